@@ -1,0 +1,75 @@
+"""The pmsc web service. `create_app()` is the only place an app is built."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from flask import Flask
+
+from service.config import Settings
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from `config` (a `PMSC_*` mapping; default: the process environment)."""
+    settings = Settings.from_env(config)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        PMSC_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        TESTING=settings.env == "testing",
+        JSON_SORT_KEYS=False,
+        API_TITLE="pmsc — Party-masses Service Center",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/assets/",
+        OPENAPI_SWAGGER_UI_CONFIG={"persistAuthorization": True},
+        API_SPEC_OPTIONS={
+            "security": [{"bearerAuth": []}],
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+        },
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from service import crypto, http_errors, spaces
+    from service.auth import current as auth
+    from service.database import db
+    from service.docs import bp as docs_bp
+    from service.health import bp as health_bp
+
+    db.init_app(app, settings.database_url)
+    crypto.init_app(app, settings.data_keys)
+    auth.init_app(app, settings)
+    spaces.init_app(app)
+
+    api = http_errors.Api()
+    api.init_app(app)
+    http_errors.init_app(app, api)
+    _register_api(api)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(docs_bp)
+    if settings.dev_login:
+        from service.auth.dev_login import bp as dev_login_bp
+
+        app.register_blueprint(dev_login_bp)
+    return app
+
+
+def _register_api(api) -> None:
+    # importing a domain's api registers its models' audit and isolation hooks with it
+    import service.audit.recorder  # noqa: F401
+    from service.audit.api import branch_blp, zone_blp
+    from service.auth.api import blp as me_blp
+    from service.branches.api import blp as branches_blp
+    from service.members.api import blp as members_blp
+
+    for blueprint in (me_blp, branches_blp, zone_blp, members_blp, branch_blp):
+        api.register_blueprint(blueprint)

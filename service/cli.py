@@ -1,0 +1,317 @@
+"""`pmsc`: one command line for everything an operator does."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
+
+from service import create_app
+from service.config import ConfigError, Settings
+from service.database import DatabaseUnavailable, db, safe_url
+
+
+def _settings() -> Settings:
+    return current_app.config["PMSC_SETTINGS"]
+
+
+def _check_database(url: str) -> None:
+    """Exit with one line naming the database when it cannot be reached."""
+    try:
+        from service.database import make_engine
+
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except (OperationalError, DatabaseUnavailable) as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise click.ClickException(
+            f"cannot reach the database at {safe_url(url)}: {reason}"
+        ) from None
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=lambda: create_app(),
+    add_default_commands=False,
+    add_version_option=False,
+)
+def cli() -> None:
+    """pmsc — the Party-masses Service Center."""
+
+
+# db
+
+
+@cli.group()
+def db_group() -> None:
+    """Schema migrations (run with the owner connection, PMSC_ADMIN_DATABASE_URL)."""
+
+
+cli.add_command(db_group, "db")
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Migrate the schema, create row-level security policies, grant the app role."""
+    from service import schema_migrations
+
+    _check_database(_settings().admin_database_url)
+    schema_migrations.upgrade(_settings(), revision)
+    click.echo(f"database at {schema_migrations.current_revision(_settings().admin_database_url)}")
+
+
+@db_group.command("downgrade")
+@click.option("--revision", default="-1", show_default=True)
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Step the schema back (default: one revision)."""
+    from service import schema_migrations
+
+    _check_database(_settings().admin_database_url)
+    schema_migrations.downgrade(_settings(), revision)
+    click.echo(f"database at {schema_migrations.current_revision(_settings().admin_database_url)}")
+
+
+@db_group.command("current")
+@with_appcontext
+def db_current() -> None:
+    """Show the schema's revision and the newest one."""
+    from service import schema_migrations
+
+    _check_database(_settings().admin_database_url)
+    current = schema_migrations.current_revision(_settings().admin_database_url)
+    head = schema_migrations.head_revision()
+    click.echo(
+        f"current: {current or '(empty)'}  head: {head}"
+        + ("" if current == head else "  — run `pmsc db upgrade`")
+    )
+
+
+# tenants
+
+
+@cli.group()
+def tenants() -> None:
+    """The register of branches (tenants)."""
+
+
+def _cli_session():
+    from service.audit.recorder import set_actor
+    from tenants.context import Context
+    from tenants.isolation import bind_context
+
+    _check_database(_settings().database_url)
+    session = db.new_session()
+    bind_context(session, Context.system())
+    set_actor(session, {"iss": None, "sub": f"cli:{getpass.getuser()}", "name": None})
+    return session
+
+
+@tenants.command("create")
+@click.option("--slug", required=True)
+@click.option("--name", required=True, help="the Party organization's name")
+@click.option("--enterprise-name", required=True)
+@click.option(
+    "--enterprise-type",
+    required=True,
+    type=click.Choice(["private", "foreign-funded", "joint-venture", "other"]),
+)
+@click.option("--industry", required=True)
+@click.option("--employees", "employee_count", type=click.IntRange(min=0), required=True)
+@click.option(
+    "--organization-type",
+    default="branch",
+    show_default=True,
+    type=click.Choice(["branch", "general-branch", "committee"]),
+)
+@with_appcontext
+def tenants_create(slug: str, **fields) -> None:
+    """Register a branch."""
+    from tenants import provisioning
+    from tenants.errors import SlugTaken
+
+    with _cli_session() as session:
+        try:
+            tenant = provisioning.create_tenant(session, slug=slug, **fields)
+        except SlugTaken:
+            raise click.ClickException(f"a branch with slug {slug!r} already exists") from None
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        session.commit()
+        click.echo(f"created {tenant.slug} ({tenant.id})")
+
+
+@tenants.command("list")
+@with_appcontext
+def tenants_list() -> None:
+    """List branches."""
+    from tenants import provisioning
+
+    with _cli_session() as session:
+        rows, total = provisioning.list_tenants(session)
+        for t in rows:
+            click.echo(f"{t.slug:40} {t.status.value:10} {t.organization_type.value:15} {t.name}")
+        click.echo(f"{total} branch(es)")
+
+
+def _set_status(slug: str, status: str) -> None:
+    from tenants import provisioning
+    from tenants.errors import TenantNotFound
+    from tenants.registry import TenantStatus
+
+    with _cli_session() as session:
+        try:
+            provisioning.set_status(session, slug=slug, status=TenantStatus(status))
+        except TenantNotFound:
+            raise click.ClickException(f"no branch {slug!r}") from None
+        session.commit()
+        click.echo(f"{slug}: {status}")
+
+
+@tenants.command("suspend")
+@click.argument("slug")
+@with_appcontext
+def tenants_suspend(slug: str) -> None:
+    """Suspend a branch: its space answers 403 until reactivated."""
+    _set_status(slug, "suspended")
+
+
+@tenants.command("archive")
+@click.argument("slug")
+@with_appcontext
+def tenants_archive(slug: str) -> None:
+    """Archive a branch: its space becomes read-only."""
+    _set_status(slug, "archived")
+
+
+@tenants.command("activate")
+@click.argument("slug")
+@with_appcontext
+def tenants_activate(slug: str) -> None:
+    """Reactivate a suspended or archived branch."""
+    _set_status(slug, "active")
+
+
+# demo
+
+
+@cli.command("demo")
+@click.option("--if-empty", is_flag=True, help="seed only when no branch is registered")
+@with_appcontext
+def demo(if_empty: bool) -> None:
+    """Seed the demo zone: branches of different sizes and industries, with members."""
+    from service.demo import seed_demo_zone
+    from tenants.registry import Tenant
+
+    with _cli_session() as session:
+        if if_empty and session.scalar(select(Tenant.id).limit(1)) is not None:
+            click.echo("branches already registered; demo not seeded")
+            return
+        added = seed_demo_zone(session)
+        session.commit()
+        click.echo(f"demo zone: added {len(added)} branch(es): {', '.join(added) or 'none'}")
+
+
+# keys
+
+
+@cli.group()
+def keys() -> None:
+    """Encryption keys of personal data."""
+
+
+@keys.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Re-encrypt every ID-card number and phone with the first key of PMSC_DATA_KEY."""
+    from service.members.keys import rotate_member_fields
+    from tenants.registry import Tenant
+
+    with _cli_session() as session:
+        tenant_ids = list(session.scalars(select(Tenant.id)))
+    count = 0
+    for tenant_id in tenant_ids:
+        with _cli_session() as session:
+            count += rotate_member_fields(session, tenant_id=tenant_id)
+            session.commit()
+    click.echo(f"re-encrypted {count} member record(s) in {len(tenant_ids)} branch(es)")
+
+
+# serve
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="gunicorn workers (production and testing)",
+)
+@with_appcontext
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve HTTP: gunicorn, or Flask's server in development."""
+    settings = _settings()
+    _check_database(settings.database_url)
+    if settings.database_url.startswith("postgresql"):
+        _check_app_role(settings)
+    if settings.env == "development":
+        current_app.run(host=host, port=port, use_reloader=False, threaded=True)
+        return
+    gunicorn_config = os.path.join(os.path.dirname(__file__), "..", "deploy", "gunicorn.conf.py")
+    # replace this process with gunicorn, which then owns the workers and signals
+    os.execvp(  # noqa: S606
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            os.path.abspath(gunicorn_config),
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "service:create_app()",
+        ],
+    )
+
+
+def _check_app_role(settings: Settings) -> None:
+    from service.database import make_engine
+    from tenants.database_roles import role_problems
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            problems = role_problems(connection)
+    finally:
+        engine.dispose()
+    if problems and settings.is_production:
+        raise click.ClickException("refusing to serve: " + "; ".join(problems))
+    for problem in problems:
+        click.echo(f"warning: {problem}: row-level security is not enforced", err=True)
+
+
+def main() -> None:
+    """Console entry point: configuration errors are one line and exit status 2."""
+    try:
+        Settings.from_env()
+    except ConfigError as error:
+        click.echo(f"pmsc: configuration error: {error}", err=True)
+        sys.exit(2)
+    cli.main(prog_name="pmsc")

@@ -1,0 +1,1 @@
+"""The branch's people: party members, league members, workers; and its party groups."""

@@ -1,0 +1,95 @@
+"""Every API request enters one space before its view runs: a branch's, or the zone's.
+
+The branch space resolves the tenant from the URL, checks the caller belongs to it (another
+branch's space is 404: its existence is not disclosed), honours suspension and archiving, and
+binds the tenant context to the request's session. Writes need a JSON body.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_smorest import abort
+from sqlalchemy import select
+
+from service.audit.recorder import set_actor
+from service.auth.current import current_principal
+from service.database import db
+from tenants.context import Context
+from tenants.isolation import bind_context
+from tenants.registry import Tenant, TenantStatus
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+
+
+def init_app(app: Flask) -> None:
+    app.url_value_preprocessor(_pull_tenant_slug)
+    app.before_request(_enter_space)
+    app.after_request(_finish_unit_of_work)
+
+
+def _pull_tenant_slug(_endpoint: str | None, values: dict | None) -> None:
+    if values and "tenant_slug" in values:
+        g.tenant_slug = values.pop("tenant_slug")
+
+
+def _enter_space() -> None:
+    if not request.path.startswith("/api/v1/"):
+        return
+    if "tenant_slug" in g:
+        _enter_branch(g.tenant_slug)
+    elif request.path.startswith("/api/v1/zone/"):
+        principal = current_principal()
+        bind_context(db.session, Context.zone())
+        set_actor(db.session, principal.actor)
+    else:
+        return
+    _require_json_body()
+
+
+def _enter_branch(slug: str) -> None:
+    principal = current_principal()
+    session = db.session
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None or not principal.roles_in(slug):
+        if tenant is not None and principal.zone_roles:
+            abort(
+                403,
+                message="Zone roles see branches' figures in the zone view, "
+                "not the records of a branch's space.",
+            )
+        abort(404, message=f"No branch {slug!r}.")
+    if tenant.status == TenantStatus.SUSPENDED:
+        abort(
+            403,
+            message=f"Branch {slug!r} is suspended: its space is closed until the "
+            "working committee reactivates it.",
+        )
+    if tenant.status == TenantStatus.ARCHIVED and request.method in WRITE_METHODS:
+        abort(403, message=f"Branch {slug!r} is archived: its space is read-only.")
+    bind_context(session, Context.tenant(tenant.id))
+    set_actor(session, principal.actor)
+    g.tenant = tenant
+
+
+def _require_json_body() -> None:
+    if request.method not in WRITE_METHODS or request.method == "DELETE":
+        return
+    if request.mimetype not in JSON_TYPES:
+        abort(
+            415,
+            message=f"Send the body as JSON with Content-Type: application/json "
+            f"(got {request.mimetype or 'no content type'!r}).",
+        )
+
+
+def _finish_unit_of_work(response):
+    """One request, one transaction: commit on success, roll back on any error."""
+    session = g.get("db_session")
+    if session is None:
+        return response
+    if response.status_code < 400:
+        session.commit()
+    else:
+        session.rollback()
+    return response

@@ -1,0 +1,57 @@
+"""The database role the service connects as: owns nothing, cannot bypass row-level security."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+
+def ensure_app_role(connection: Connection, role: str, password: str | None = None) -> None:
+    """Create `role` if missing, strip any power to bypass RLS, and grant it data access only."""
+    exists = connection.execute(
+        text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}
+    ).scalar()
+    quoted = connection.dialect.identifier_preparer.quote(role)
+    if not exists:
+        connection.exec_driver_sql(f"CREATE ROLE {quoted} LOGIN")
+    connection.exec_driver_sql(
+        f"ALTER ROLE {quoted} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
+    )
+    if password:
+        connection.execute(text(f"ALTER ROLE {quoted} PASSWORD :password"), {"password": password})
+    database = connection.dialect.identifier_preparer.quote(
+        connection.execute(text("SELECT current_database()")).scalar()
+    )
+    connection.exec_driver_sql(f"GRANT CONNECT ON DATABASE {database} TO {quoted}")
+    connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {quoted}")
+    connection.exec_driver_sql(
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"
+    )
+    connection.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
+    connection.exec_driver_sql(
+        f"REVOKE INSERT, UPDATE, DELETE ON TABLE alembic_version FROM {quoted}"
+    )
+
+
+def role_problems(connection: Connection) -> list[str]:
+    """Why the connected role could see across tenants; empty when it is safe."""
+    row = connection.execute(
+        text(
+            "SELECT r.rolname, r.rolsuper, r.rolbypassrls FROM pg_roles r "
+            "WHERE r.rolname = current_user"
+        )
+    ).one()
+    problems = []
+    if row.rolsuper:
+        problems.append(f"role {row.rolname} is a superuser, which bypasses row-level security")
+    if row.rolbypassrls:
+        problems.append(f"role {row.rolname} has BYPASSRLS")
+    owned = connection.execute(
+        text(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+            "AND tableowner = current_user"
+        )
+    ).scalar()
+    if owned:
+        problems.append(f"role {row.rolname} owns {owned} table(s); the service must own none")
+    return problems

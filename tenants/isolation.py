@@ -1,0 +1,137 @@
+"""The ORM layer of tenant isolation, and the per-transaction setting row-level security reads.
+
+* Every ORM select, update and delete of a tenant-owned entity gets
+  `tenant_id == <current tenant>` added; without a tenant (or zone, for reads) context it raises.
+* A flush refuses to write a row of another tenant, or any tenant-owned row outside a tenant
+  context.
+* At the start of every transaction on PostgreSQL, `pmsc.tenant_id` and `pmsc.scope` are set
+  transaction-locally, so a pooled connection can never carry one tenant's setting to another.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql.util import find_tables
+
+from tenants.context import Context
+from tenants.errors import CrossTenantWrite, NoTenantContext
+from tenants.orm import TenantOwned, is_tenant_owned
+
+CONTEXT_KEY = "pmsc.context"
+
+
+class TenantSession(Session):
+    """A session that knows its context; every query it runs is filtered by it."""
+
+    @property
+    def context(self) -> Context | None:
+        return self.info.get(CONTEXT_KEY)
+
+
+def bind_context(session: Session, context: Context) -> None:
+    """Put `session` in `context`, also for a transaction already under way."""
+    session.info[CONTEXT_KEY] = context
+    if session.in_transaction():
+        _apply_database_setting(session.connection(), context)
+
+
+def current_context(session: Session) -> Context | None:
+    """The context `session` is bound to, if any."""
+    return session.info.get(CONTEXT_KEY)
+
+
+def _apply_database_setting(connection, context: Context | None) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    tenant = str(context.tenant_id) if context and context.tenant_id else ""
+    scope = context.scope if context else ""
+    connection.exec_driver_sql(
+        "SELECT set_config('pmsc.tenant_id', %s, true), set_config('pmsc.scope', %s, true)",
+        (tenant, scope),
+    )
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _on_begin(session: Session, transaction, connection) -> None:
+    _apply_database_setting(connection, session.info.get(CONTEXT_KEY))
+
+
+def _tenant_tables(state: ORMExecuteState) -> list:
+    """Occurrences of tenant-owned tables in the statement, including inside subqueries."""
+    return [t for t in find_tables(state.statement, include_crud=True) if is_tenant_owned(t)]
+
+
+def _through_orm(table) -> bool:
+    # an ORM entity's table carries its mapper as an annotation; loader criteria reach it
+    return "parententity" in getattr(table, "_annotations", {})
+
+
+@event.listens_for(TenantSession, "do_orm_execute")
+def _filter_by_tenant(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete or state.is_insert):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return  # the parent query already carries the criteria
+    tables = _tenant_tables(state)
+    if not tables and not any(is_tenant_owned(m.class_) for m in state.all_mappers):
+        return
+    context = state.session.info.get(CONTEXT_KEY)
+    if context is None or context.scope == "system":
+        raise NoTenantContext(
+            "a tenant-owned table was queried without a tenant context; "
+            "bind one with tenants.isolation.bind_context"
+        )
+    if context.scope == "zone":
+        if not state.is_select:
+            raise CrossTenantWrite("the zone context reads tenant data; it never writes it")
+        return
+    if state.is_insert:
+        _check_inserted_rows(state, context)
+        return
+    mapped_tables = {m.local_table for m in state.all_mappers}
+    if not all(_through_orm(t) or t in mapped_tables for t in tables):
+        raise NoTenantContext(
+            "in a tenant context, tenant-owned tables are queried through their ORM entity "
+            "so the tenant criteria reach them"
+        )
+    tenant_id = context.tenant_id
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantOwned,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+        )
+    )
+
+
+def _check_inserted_rows(state: ORMExecuteState, context: Context) -> None:
+    """An ORM bulk insert must name the current tenant on every row."""
+    rows = state.parameters
+    if (
+        rows is None
+        or getattr(state.statement, "_values", None)
+        or getattr(state.statement, "_multi_values", None)
+    ):
+        raise CrossTenantWrite(
+            "bulk inserts of tenant-owned rows must pass their rows as parameters"
+        )
+    for row in rows if isinstance(rows, list) else [rows]:
+        if row.get("tenant_id") != context.tenant_id:
+            raise CrossTenantWrite("refused a bulk insert row of another tenant")
+
+
+@event.listens_for(TenantSession, "before_flush")
+def _refuse_foreign_rows(session: Session, flush_context, instances) -> None:
+    context = session.info.get(CONTEXT_KEY)
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not is_tenant_owned(type(obj)):
+            continue
+        if context is None or context.scope != "tenant":
+            raise NoTenantContext(f"cannot write {type(obj).__name__} outside a tenant context")
+        if obj.tenant_id is None and obj in session.new:
+            obj.tenant_id = context.tenant_id
+        if obj.tenant_id != context.tenant_id:
+            raise CrossTenantWrite(
+                f"refused to write {type(obj).__name__} of another tenant in this context"
+            )

@@ -1,0 +1,1 @@
+"""Background work: queues, job functions and the worker entry point (built out with rq)."""
