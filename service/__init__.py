@@ -38,6 +38,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         },
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # alembic narrates its plugin set-up at INFO; `pmsc db` reports the revision itself
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     from service import crypto, http_errors, spaces
     from service.auth import current as auth

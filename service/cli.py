@@ -39,6 +39,19 @@ def _check_database(url: str) -> None:
         ) from None
 
 
+def _check_schema(url: str) -> None:
+    """Exit with one line when the database's schema is not the one this code expects."""
+    from service import schema_migrations
+
+    current = schema_migrations.current_revision(url)
+    head = schema_migrations.head_revision()
+    if current != head:
+        raise click.ClickException(
+            f"the database at {safe_url(url)} is at schema revision {current or '(empty)'}, "
+            f"this code needs {head}: run `pmsc db upgrade`"
+        )
+
+
 @click.group(
     cls=FlaskGroup,
     create_app=lambda: create_app(),
@@ -65,9 +78,9 @@ cli.add_command(db_group, "db")
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Migrate the schema, create row-level security policies, grant the app role."""
+    _check_database(_settings().admin_database_url)
     from service import schema_migrations
 
-    _check_database(_settings().admin_database_url)
     schema_migrations.upgrade(_settings(), revision)
     click.echo(f"database at {schema_migrations.current_revision(_settings().admin_database_url)}")
 
@@ -77,9 +90,9 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def db_downgrade(revision: str) -> None:
     """Step the schema back (default: one revision)."""
+    _check_database(_settings().admin_database_url)
     from service import schema_migrations
 
-    _check_database(_settings().admin_database_url)
     schema_migrations.downgrade(_settings(), revision)
     click.echo(f"database at {schema_migrations.current_revision(_settings().admin_database_url)}")
 
@@ -88,9 +101,9 @@ def db_downgrade(revision: str) -> None:
 @with_appcontext
 def db_current() -> None:
     """Show the schema's revision and the newest one."""
+    _check_database(_settings().admin_database_url)
     from service import schema_migrations
 
-    _check_database(_settings().admin_database_url)
     current = schema_migrations.current_revision(_settings().admin_database_url)
     head = schema_migrations.head_revision()
     click.echo(
@@ -113,6 +126,7 @@ def _cli_session():
     from tenants.isolation import bind_context
 
     _check_database(_settings().database_url)
+    _check_schema(_settings().database_url)
     session = db.new_session()
     bind_context(session, Context.system())
     set_actor(session, {"iss": None, "sub": f"cli:{getpass.getuser()}", "name": None})
@@ -270,7 +284,10 @@ def serve(host: str, port: int, workers: int) -> None:
     if settings.database_url.startswith("postgresql"):
         _check_app_role(settings)
     if settings.env == "development":
-        current_app.run(host=host, port=port, use_reloader=False, threaded=True)
+        # not `app.run()`: under a Flask CLI group it is a no-op that returns at once
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
         return
     gunicorn_config = os.path.join(os.path.dirname(__file__), "..", "deploy", "gunicorn.conf.py")
     # replace this process with gunicorn, which then owns the workers and signals
@@ -314,4 +331,8 @@ def main() -> None:
     except ConfigError as error:
         click.echo(f"pmsc: configuration error: {error}", err=True)
         sys.exit(2)
-    cli.main(prog_name="pmsc")
+    try:
+        cli.main(prog_name="pmsc")
+    except DatabaseUnavailable as error:  # raised while building the app: one line, no traceback
+        click.echo(f"pmsc: {error}", err=True)
+        sys.exit(1)

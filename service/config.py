@@ -10,10 +10,13 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ENVIRONMENTS = ("development", "testing", "production")
 ALLOWED_JWT_ALGORITHMS = (
@@ -25,7 +28,6 @@ ALLOWED_JWT_ALGORITHMS = (
     "PS512",
     "ES256",
     "ES384",
-    "EdDSA",
 )
 DEV_LOGIN_ISSUER = "urn:pmsc:development-login"
 DEV_LOGIN_AUDIENCE = "pmsc"
@@ -36,7 +38,7 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """The service's settings. Build with `Settings.from_env`."""
 
@@ -59,6 +61,16 @@ class Settings:
     def is_production(self) -> bool:
         return self.env == "production"
 
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                if f.name.endswith("_url") and value:
+                    value = _without_password(value)
+                shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Parse the settings from `environ` (default: the process environment)."""
@@ -77,6 +89,8 @@ class Settings:
         redis_url = env_vars.get("PMSC_REDIS_URL") or None
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("PMSC_REDIS_URL must start with redis://, rediss:// or unix://")
+        if redis_url and not _well_formed(redis_url):
+            raise ConfigError("PMSC_REDIS_URL is not a valid URL (check its host and port)")
 
         dev_login = _flag(env_vars, "PMSC_DEV_LOGIN", default=False)
         if dev_login and env != "development":
@@ -89,7 +103,7 @@ class Settings:
         if not secret_key:
             if production:
                 raise ConfigError("PMSC_SECRET_KEY is required when PMSC_ENV=production")
-            secret_key = _instance_secret(instance, "secret-key", lambda: secrets.token_urlsafe(48))
+            secret_key = instance_secret(instance, "secret-key", lambda: secrets.token_urlsafe(48))
         elif len(secret_key) < 32:
             raise ConfigError("PMSC_SECRET_KEY must be at least 32 characters long")
 
@@ -97,9 +111,7 @@ class Settings:
         if not raw_keys:
             if production:
                 raise ConfigError("PMSC_DATA_KEY is required when PMSC_ENV=production")
-            raw_keys = _instance_secret(
-                instance, "data-key", lambda: Fernet.generate_key().decode()
-            )
+            raw_keys = instance_secret(instance, "data-key", lambda: Fernet.generate_key().decode())
         data_keys = tuple(k.strip() for k in raw_keys.split(",") if k.strip())
         for index, key in enumerate(data_keys):
             _check_fernet_key(key, index)
@@ -185,7 +197,31 @@ def _database_url(url: str, name: str) -> str:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith(("sqlite://", "postgresql+psycopg://")):
         raise ConfigError(f"{name} must be a sqlite:// or postgresql:// URL")
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{name} is not a valid URL (check its host and port)") from None
     return url
+
+
+def _well_formed(url: str) -> bool:
+    """Whether `url` parses, port included (a bad one would fail later, with a traceback)."""
+    try:
+        urlsplit(url).port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        return False
+    return True
+
+
+def _without_password(url: str) -> str:
+    """`url` with its password, if any, shown as `***` (for reprs and messages)."""
+    if url.startswith(("sqlite:", "postgresql")):
+        return make_url(url).render_as_string(hide_password=True)
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{separator}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def _check_fernet_key(key: str, index: int) -> None:
@@ -201,13 +237,26 @@ def _check_fernet_key(key: str, index: int) -> None:
         )
 
 
-def _instance_secret(instance: Path, name: str, make) -> str:
-    """A development secret kept in `instance/`, so restarts and workers agree on it."""
+def instance_secret(instance: Path, name: str, make) -> str:
+    """A development secret kept in `instance/`, so restarts and workers agree on it.
+
+    Written to a private temporary file, then linked into place: the secret is never readable
+    by others, and when two processes start at once the second keeps the first one's secret
+    instead of overwriting it (a data key lost that way would leave records undecryptable)."""
     path = instance / name
-    if path.exists():
-        return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
-    value = make()
-    path.write_text(value + "\n")
-    path.chmod(0o600)
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        temporary = instance / f".{name}.{os.getpid()}.{secrets.token_hex(8)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(make() + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    value = path.read_text().strip()
+    if not value:
+        raise ConfigError(f"{path} is empty: delete it and a new secret is generated")
     return value

@@ -27,13 +27,18 @@ class FieldCipher:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise ValueError(
-                "an encrypted field cannot be decrypted with any key of PMSC_DATA_KEY"
-            ) from None
+            raise _unknown_key() from None
 
     def rotate(self, token: str) -> str:
         """`token` re-encrypted with the first (current) key."""
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise _unknown_key() from None
+
+
+def _unknown_key() -> ValueError:
+    return ValueError("an encrypted field cannot be decrypted with any key of PMSC_DATA_KEY")
 
 
 def init_app(app: Flask, keys: tuple[str, ...]) -> None:

@@ -28,6 +28,8 @@ def make_engine(url: str, **options) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # a host that drops packets must fail a readiness probe in seconds, not minutes
+    options.setdefault("connect_args", {"connect_timeout": 5})
     options.setdefault("pool_pre_ping", True)
     options.setdefault("pool_size", 5)
     options.setdefault("max_overflow", 10)

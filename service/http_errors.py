@@ -94,11 +94,13 @@ def init_app(app: Flask, api: Api) -> None:
     @app.errorhandler(DomainError)
     def _domain(error: DomainError):
         names = {404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity", 403: "Forbidden"}
+        errors = getattr(error, "errors", None)
         return respond(
             error.status,
             names.get(error.status, "Bad Request"),
             error.message,
-            getattr(error, "errors", None),
+            # field errors sit where the schema's do: {"json": {field: [messages]}}
+            {"json": errors} if errors else None,
         )
 
     @app.errorhandler(SlugTaken)

@@ -1,21 +1,28 @@
-"""The base of every input schema: trims text and refuses control characters by field."""
+"""The base of every input schema: trims text and refuses control characters by field; and the
+bound on list offsets."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import marshmallow as ma
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 (not tab, CR, LF), DEL, C1
+# a surrogate code point in a Python str is always a lone one (JSON "\ud800"): it is not
+# text, cannot be encoded as UTF-8, and neither database can store it
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class InputSchema(ma.Schema):
     """Trims surrounding spaces of text fields and refuses NUL and other control characters,
-    which PostgreSQL cannot store and no person means to type."""
+    which PostgreSQL cannot store and no person means to type, and lone surrogates.
+
+    Applies to JSON bodies (dicts) and query strings (webargs' `MultiDictProxy`) alike."""
 
     @ma.pre_load
     def _clean_text(self, data, **_kwargs):
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):
             return data
         errors = {}
         cleaned = {}
@@ -23,8 +30,20 @@ class InputSchema(ma.Schema):
             if isinstance(value, str):
                 if _CONTROL.search(value):
                     errors[key] = ["Must not contain control characters."]
+                elif _SURROGATE.search(value):
+                    errors[key] = ["Must be valid Unicode text (it contains a lone surrogate)."]
                 value = value.strip()
             cleaned[key] = value
         if errors:
             raise ma.ValidationError(errors)
         return cleaned
+
+
+# flask-smorest bounds `page_size` but not `page`: `?page=10**20` would overflow the database's
+# 64-bit OFFSET (a 500). A page that far out is past the last one, so it reads nothing.
+MAX_OFFSET = 2**62
+
+
+def page_offset(pagination_parameters) -> int:
+    """The offset of the requested page, capped so the database can take it."""
+    return min(pagination_parameters.first_item, MAX_OFFSET)

@@ -7,6 +7,8 @@ binds the tenant context to the request's session. Writes need a JSON body.
 
 from __future__ import annotations
 
+import json
+
 from flask import Flask, g, request
 from flask_smorest import abort
 from sqlalchemy import select
@@ -81,6 +83,21 @@ def _require_json_body() -> None:
             message=f"Send the body as JSON with Content-Type: application/json "
             f"(got {request.mimetype or 'no content type'!r}).",
         )
+    _require_valid_json()
+
+
+def _require_valid_json() -> None:
+    """400 for a body that is not JSON, or nested too deeply to parse (a RecursionError,
+    which would otherwise be a 500). An empty body is left to the view's schema."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        return
+    try:
+        json.loads(raw)
+    except RecursionError:
+        abort(400, message="The JSON body is nested too deeply.")
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        abort(400, message=f"The body is not valid JSON (UTF-8): {error}.")
 
 
 def _finish_unit_of_work(response):

@@ -46,12 +46,25 @@ def role_problems(connection: Connection) -> list[str]:
         problems.append(f"role {row.rolname} is a superuser, which bypasses row-level security")
     if row.rolbypassrls:
         problems.append(f"role {row.rolname} has BYPASSRLS")
+    # a member of a powerful role can SET ROLE to it: its attributes are as good as its own
+    powerful = connection.execute(
+        text(
+            "SELECT r.rolname FROM pg_roles r WHERE r.rolname <> current_user "
+            "AND (r.rolsuper OR r.rolbypassrls) AND pg_has_role(current_user, r.oid, 'MEMBER') "
+            "ORDER BY r.rolname"
+        )
+    ).scalars()
+    for name in powerful:
+        problems.append(f"role {row.rolname} is a member of {name}, a superuser or BYPASSRLS role")
     owned = connection.execute(
         text(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
-            "AND tableowner = current_user"
+            "AND pg_has_role(current_user, tableowner, 'MEMBER')"
         )
     ).scalar()
     if owned:
-        problems.append(f"role {row.rolname} owns {owned} table(s); the service must own none")
+        problems.append(
+            f"role {row.rolname} owns {owned} table(s), itself or through a role it is a member "
+            "of; the service must own none"
+        )
     return problems

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql.util import find_tables
 
@@ -31,9 +31,28 @@ class TenantSession(Session):
 
 def bind_context(session: Session, context: Context) -> None:
     """Put `session` in `context`, also for a transaction already under way."""
+    previous = session.info.get(CONTEXT_KEY)
     session.info[CONTEXT_KEY] = context
+    if previous is not None and previous != context:
+        _forget_unreachable_rows(session, context)
     if session.in_transaction():
         _apply_database_setting(session.connection(), context)
+
+
+def _forget_unreachable_rows(session: Session, context: Context) -> None:
+    """Expunge the clean tenant-owned objects the new context may not read, so `session.get`
+    cannot hand one out of the identity map without a (filtered) query. Unflushed changes stay,
+    for the flush hook to refuse."""
+    if context.scope == "zone":
+        return
+    changed = {*session.new, *session.dirty, *session.deleted}
+    for obj in list(session.identity_map.values()):
+        if not is_tenant_owned(type(obj)) or obj in changed:
+            continue
+        state = inspect(obj)
+        key = [column.key for column in state.mapper.primary_key].index("tenant_id")
+        if context.scope != "tenant" or state.identity[key] != context.tenant_id:
+            session.expunge(obj)
 
 
 def current_context(session: Session) -> Context | None:
@@ -89,6 +108,8 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
     if state.is_insert:
         _check_inserted_rows(state, context)
         return
+    if state.is_update:
+        _check_updated_rows(state, context)
     mapped_tables = {m.local_table for m in state.all_mappers}
     if not all(_through_orm(t) or t in mapped_tables for t in tables):
         raise NoTenantContext(
@@ -121,6 +142,20 @@ def _check_inserted_rows(state: ORMExecuteState, context: Context) -> None:
             raise CrossTenantWrite("refused a bulk insert row of another tenant")
 
 
+def _check_updated_rows(state: ORMExecuteState, context: Context) -> None:
+    """An ORM UPDATE never moves rows to another tenant; a bulk UPDATE by primary key (a list of
+    parameter rows), which the loader criteria do not reach, must name the current tenant on
+    every row."""
+    assigned = getattr(state.statement, "_values", None) or {}  # also holds ordered_values()
+    if "tenant_id" in {getattr(key, "key", key) for key in assigned}:
+        raise CrossTenantWrite("an UPDATE never changes the tenant of a row")
+    rows = state.parameters
+    bulk = isinstance(rows, list)
+    for row in rows if bulk else [rows or {}]:
+        if (bulk or "tenant_id" in row) and row.get("tenant_id") != context.tenant_id:
+            raise CrossTenantWrite("refused an UPDATE of a row of another tenant")
+
+
 @event.listens_for(TenantSession, "before_flush")
 def _refuse_foreign_rows(session: Session, flush_context, instances) -> None:
     context = session.info.get(CONTEXT_KEY)
@@ -131,7 +166,11 @@ def _refuse_foreign_rows(session: Session, flush_context, instances) -> None:
             raise NoTenantContext(f"cannot write {type(obj).__name__} outside a tenant context")
         if obj.tenant_id is None and obj in session.new:
             obj.tenant_id = context.tenant_id
-        if obj.tenant_id != context.tenant_id:
+        owners = {obj.tenant_id}
+        if obj not in session.new:
+            # a persistent row keeps its tenant: re-keying would take another tenant's row
+            owners.update(inspect(obj).attrs.tenant_id.history.deleted)
+        if owners != {context.tenant_id}:
             raise CrossTenantWrite(
                 f"refused to write {type(obj).__name__} of another tenant in this context"
             )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants.orm import Base, UTCDateTime, str_enum, utcnow, uuid7
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]\Z")  # \Z: no trailing newline
 SLUG_RULE = "3 to 40 characters of a-z, 0-9 and '-', not starting or ending with '-'"
 
 

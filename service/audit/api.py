@@ -11,6 +11,7 @@ from service.audit.service import list_events
 from service.auth.current import require
 from service.auth.permissions import Action
 from service.database import db
+from service.schema_base import page_offset
 
 branch_blp = Blueprint(
     "branch_audit",
@@ -30,7 +31,7 @@ def _page(model, filters: dict, pagination):
     events, total = list_events(
         db.session,
         model=model,
-        offset=pagination.first_item,
+        offset=page_offset(pagination),
         limit=pagination.page_size,
         **filters,
     )

@@ -63,7 +63,8 @@ def _changes(obj: Any, action: str) -> dict[str, dict[str, Any]]:
                 changes[key] = {"before": None, "after": _shown(value, sensitive)}
         elif action == "delete":
             value = state.attrs[key].loaded_value
-            changes[key] = {"before": _shown(value, sensitive), "after": None}
+            if value is not None:  # like create: an empty field is no change
+                changes[key] = {"before": _shown(value, sensitive), "after": None}
         else:
             history = state.attrs[key].history
             if not history.has_changes():

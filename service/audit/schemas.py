@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -30,9 +32,17 @@ class AuditEventSchema(ma.Schema):
         }
 
 
+# a time at the edge of the calendar (year 1 with a positive offset) overflows in UTC
+_IN_RANGE = validate.Range(
+    min=datetime(1900, 1, 1, tzinfo=UTC),
+    max=datetime(9000, 1, 1, tzinfo=UTC),
+    error="Must be a time between 1900 and 9000.",
+)
+
+
 class AuditQuerySchema(InputSchema):
     object_type = ma.fields.String(validate=validate.Length(max=60))
     object_id = ma.fields.String(validate=validate.Length(max=64))
     action = ma.fields.String(validate=validate.OneOf(["create", "update", "delete"]))
-    since = ma.fields.AwareDateTime()
-    until = ma.fields.AwareDateTime()
+    since = ma.fields.AwareDateTime(validate=_IN_RANGE)
+    until = ma.fields.AwareDateTime(validate=_IN_RANGE)

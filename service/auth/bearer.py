@@ -67,7 +67,8 @@ class BearerValidator:
         header, unverified = _peek(token)
         if header.get("alg") not in self._algorithms:
             raise InvalidToken(f"tokens signed with {header.get('alg')!r} are not accepted")
-        trusted = self._issuers.get(unverified.get("iss"))
+        issuer = unverified.get("iss")
+        trusted = self._issuers.get(issuer) if isinstance(issuer, str) else None
         if trusted is None:
             raise InvalidToken("the token's issuer is not trusted")
         try:

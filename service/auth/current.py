@@ -32,7 +32,10 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def _unauthorized(reason: str, error: str = "invalid_token") -> None:
-    challenge = f'Bearer realm="pmsc", error="{error}", error_description="{reason}"'
+    # the reason may quote the token's own header (its kid, its alg): a header value must stay
+    # printable ASCII inside a quoted-string, or the server cannot send the response at all
+    described = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in reason)
+    challenge = f'Bearer realm="pmsc", error="{error}", error_description="{described}"'
     if error == "":
         challenge = 'Bearer realm="pmsc"'
     abort(401, message=f"Authentication failed: {reason}.", headers={"WWW-Authenticate": challenge})

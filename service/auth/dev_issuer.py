@@ -13,23 +13,22 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from service.auth.issuer_keys import StaticIssuerKeys
-from service.config import DEV_LOGIN_AUDIENCE, DEV_LOGIN_ISSUER
+from service.config import DEV_LOGIN_AUDIENCE, DEV_LOGIN_ISSUER, instance_secret
 
 TOKEN_LIFETIME_SECONDS = 8 * 3600
+
+
+def _new_signing_key() -> str:
+    key = RSAKey.generate_key(2048, parameters={"kid": "dev-login", "use": "sig"})
+    return json.dumps(key.as_dict(private=True))
 
 
 class DevIssuer:
     """Signs development tokens with a key generated once into the instance folder."""
 
     def __init__(self, instance_path: Path) -> None:
-        path = instance_path / "dev-login-key.json"
-        if path.exists():
-            self._key = RSAKey.import_key(json.loads(path.read_text()))
-        else:
-            self._key = RSAKey.generate_key(2048, parameters={"kid": "dev-login", "use": "sig"})
-            instance_path.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self._key.as_dict(private=True)))
-            path.chmod(0o600)
+        stored = instance_secret(instance_path, "dev-login-key.json", _new_signing_key)
+        self._key = RSAKey.import_key(json.loads(stored))
 
     def keys(self) -> StaticIssuerKeys:
         public = RSAKey.import_key(self._key.as_dict(private=False))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import requests
 from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import Key, KeySet
 
@@ -37,7 +36,10 @@ class RemoteIssuerKeys:
         with self._lock:
             if self._keys is keys and time.monotonic() - self._fetched_at >= self._min_refresh:
                 self._keys = self._fetch()
-                self._fetched_at = time.monotonic()
+                # the first successful fetch opens no window: a key the issuer publishes right
+                # after it (a rotation) is still looked up once; failures and refreshes do
+                cold_start = keys is None and self._keys is not None
+                self._fetched_at = float("-inf") if cold_start else time.monotonic()
             if self._keys is None:
                 raise KeysUnavailable("the issuer's keys could not be fetched")
             try:
@@ -46,6 +48,8 @@ class RemoteIssuerKeys:
                 raise KeysUnavailable(f"the issuer has no key {kid!r}") from None
 
     def _fetch(self) -> KeySet | None:
+        import requests  # on first use: most processes never fetch a JWKS
+
         try:
             discovery = self._get_json(f"{self.issuer}/.well-known/openid-configuration")
             if discovery.get("issuer", "").rstrip("/") != self.issuer:
@@ -55,6 +59,8 @@ class RemoteIssuerKeys:
             return self._keys
 
     def _get_json(self, url: str) -> dict:
+        import requests
+
         response = requests.get(url, timeout=self._timeout)
         response.raise_for_status()
         return response.json()

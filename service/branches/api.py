@@ -10,6 +10,7 @@ from service.auth.permissions import Action
 from service.branches.schemas import BranchPatchSchema, BranchQuerySchema, BranchSchema
 from service.database import db
 from service.etags import check_etag, set_etag
+from service.schema_base import page_offset
 from tenants import provisioning
 
 blp = Blueprint(
@@ -34,7 +35,7 @@ class Branches(MethodView):
             enterprise_type=filters.get("enterprise_type"),
             industry=filters.get("industry"),
             name_contains=filters.get("q"),
-            offset=pagination_parameters.first_item,
+            offset=page_offset(pagination_parameters),
             limit=pagination_parameters.page_size,
         )
         pagination_parameters.item_count = total

@@ -14,6 +14,7 @@ from service.database import db
 from service.etags import check_etag, set_etag
 from service.members import service
 from service.members.schemas import MemberQuerySchema, MemberSchema, PartyGroupSchema
+from service.schema_base import page_offset
 
 blp = Blueprint(
     "members",
@@ -39,7 +40,7 @@ class Members(MethodView):
             db.session,
             tenant_id=g.tenant.id,
             filters=service.MemberFilters(**filters),
-            offset=pagination_parameters.first_item,
+            offset=page_offset(pagination_parameters),
             limit=pagination_parameters.page_size,
         )
         pagination_parameters.item_count = total

@@ -32,6 +32,8 @@ def parse_id_card(value: str) -> IdCard:
         birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise ValueError("The ID-card number does not contain a valid birth date.") from None
+    if not date(1900, 1, 1) <= birth <= date.today():
+        raise ValueError("The ID-card number's birth date is not between 1900 and today.")
     return IdCard(number, birth, "male" if int(number[16]) % 2 else "female")
 
 

@@ -23,7 +23,7 @@ def _not_future(value: date) -> None:
 
 
 def _phone(value: str) -> None:
-    if not _PHONE.match(value):
+    if not _PHONE.match(value.replace(" ", "")):
         raise ValidationError(
             "A mobile number has 11 digits starting with 1; "
             "a landline is 0, area code and number (e.g. 0512-66881234)."

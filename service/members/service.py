@@ -69,7 +69,10 @@ def update_member(session: Session, *, member: Member, changes: Mapping[str, Any
     """Change a member's fields; the result must still satisfy the roster's rules."""
     for name, value in _normalized(changes).items():
         setattr(member, name, value)
-    _check(session, member)
+    # no autoflush: the rules' own queries must not write the changed member first (a bad
+    # party_group_id would hit the composite foreign key as a 409 instead of the 422 below)
+    with session.no_autoflush:
+        _check(session, member)
     session.flush()
     return member
 
@@ -212,10 +215,12 @@ def save_party_group(
 
 def delete_party_group(session: Session, *, group: PartyGroup) -> None:
     """Delete an empty party group; one with members is a `Conflict`."""
+    # count an ORM column, not `select_from(Member)`: the isolation layer refuses a tenant
+    # table its loader criteria cannot reach
     members = session.scalar(
-        select(func.count())
-        .select_from(Member)
-        .where(Member.tenant_id == group.tenant_id, Member.party_group_id == group.id)
+        select(func.count(Member.id)).where(
+            Member.tenant_id == group.tenant_id, Member.party_group_id == group.id
+        )
     )
     if members:
         raise Conflict(f"The party group still has {members} member(s); move them first.")
