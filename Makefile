@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEV_ENV := PMSC_ENV=development PMSC_DEV_LOGIN=1
 
-.PHONY: run test lint install clean
+.PHONY: run test lint bench install clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# benchmarks: not part of `make test`; figures go to tests/perf/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python -m tests.perf.bench_tenant_creation
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

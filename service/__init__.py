@@ -14,12 +14,12 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the app from `config` (a `PMSC_*` mapping; default: the process environment)."""
     settings = Settings.from_env(config)
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.json.ensure_ascii = False  # Chinese text as text, not \uXXXX escapes
     app.config.update(
         PMSC_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         TESTING=settings.env == "testing",
-        JSON_SORT_KEYS=False,
         API_TITLE="pmsc — Party-masses Service Center",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",

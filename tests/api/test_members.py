@@ -97,6 +97,12 @@ def test_id_card_whose_birth_date_lies_in_the_future_is_refused(admin, members_u
     assert total(admin, members_url) == before
 
 
+def test_chinese_text_is_sent_as_utf_8_not_escaped(admin, members_url):
+    response = _post(admin, members_url, worker("欧阳娜娜"))
+    assert "欧阳娜娜".encode() in response.get_data()
+    assert b"\\u" not in response.get_data()
+
+
 def test_text_is_trimmed(admin, members_url):
     created = _post(admin, members_url, worker("  刘洋  ", position=" 宣传委员 ")).json
     assert created["name"] == "刘洋"
