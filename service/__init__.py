@@ -43,9 +43,11 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     from service import crypto, http_errors, spaces
     from service.auth import current as auth
+    from service.auth import signin
     from service.database import db
     from service.docs import bp as docs_bp
     from service.health import bp as health_bp
+    from service.web.pages import bp as pages_bp
 
     db.init_app(app, settings.database_url)
     crypto.init_app(app, settings.data_keys)
@@ -58,6 +60,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     _register_api(api)
     app.register_blueprint(health_bp)
     app.register_blueprint(docs_bp)
+    signin.init_app(app, settings)
+    app.register_blueprint(pages_bp)
     if settings.dev_login:
         from service.auth.dev_login import bp as dev_login_bp
 
@@ -68,10 +72,20 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 def _register_api(api) -> None:
     # importing a domain's api registers its models' audit and isolation hooks with it
     import service.audit.recorder  # noqa: F401
+    from service.access.api import branch_blp as branch_access_blp
+    from service.access.api import zone_blp as zone_access_blp
     from service.audit.api import branch_blp, zone_blp
     from service.auth.api import blp as me_blp
     from service.branches.api import blp as branches_blp
     from service.members.api import blp as members_blp
 
-    for blueprint in (me_blp, branches_blp, zone_blp, members_blp, branch_blp):
+    for blueprint in (
+        me_blp,
+        branches_blp,
+        zone_access_blp,
+        zone_blp,
+        members_blp,
+        branch_access_blp,
+        branch_blp,
+    ):
         api.register_blueprint(blueprint)

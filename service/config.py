@@ -11,12 +11,15 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from service.auth.role_map import RoleMap, RoleMapError
 
 ENVIRONMENTS = ("development", "testing", "production")
 ALLOWED_JWT_ALGORITHMS = (
@@ -53,6 +56,13 @@ class Settings:
     oidc_audience: str | None
     oidc_algorithms: tuple[str, ...]
     groups_claim: str
+    role_map: RoleMap = field(repr=False)
+    oidc_client_id: str | None
+    oidc_client_secret: str | None = field(repr=False)
+    oidc_scopes: str
+    session_idle: timedelta
+    session_lifetime: timedelta
+    session_cookie_secure: bool
     db_app_role: str
     dev_login: bool
     max_body_bytes: int
@@ -137,6 +147,19 @@ class Settings:
                     f"choose from {', '.join(ALLOWED_JWT_ALGORITHMS)}"
                 )
 
+        client_id = env_vars.get("PMSC_OIDC_CLIENT_ID") or None
+        client_secret = env_vars.get("PMSC_OIDC_CLIENT_SECRET") or None
+        if client_id and not issuer:
+            raise ConfigError("PMSC_OIDC_CLIENT_ID needs PMSC_OIDC_ISSUER")
+        if client_id and not client_secret:
+            raise ConfigError("PMSC_OIDC_CLIENT_SECRET is required with PMSC_OIDC_CLIENT_ID")
+        scopes = " ".join((env_vars.get("PMSC_OIDC_SCOPES") or "openid profile email").split())
+        if "openid" not in scopes.split():
+            raise ConfigError("PMSC_OIDC_SCOPES must include openid")
+        cookie_secure = _flag(env_vars, "PMSC_SESSION_COOKIE_SECURE", default=env != "development")
+        if production and not cookie_secure:
+            raise ConfigError("PMSC_SESSION_COOKIE_SECURE=0 is not allowed in production")
+
         app_role = env_vars.get("PMSC_DB_APP_ROLE") or "pmsc_app"
         if not _ROLE_NAME.match(app_role):
             raise ConfigError("PMSC_DB_APP_ROLE must be a lower-case SQL identifier")
@@ -153,10 +176,30 @@ class Settings:
             oidc_audience=audience,
             oidc_algorithms=algorithms,
             groups_claim=env_vars.get("PMSC_GROUPS_CLAIM") or "groups",
+            role_map=_role_map(env_vars.get("PMSC_ROLE_MAP")),
+            oidc_client_id=client_id,
+            oidc_client_secret=client_secret,
+            oidc_scopes=scopes,
+            session_idle=timedelta(
+                minutes=_int(env_vars, "PMSC_SESSION_IDLE_MINUTES", 30, minimum=1)
+            ),
+            session_lifetime=timedelta(
+                hours=_int(env_vars, "PMSC_SESSION_MAX_HOURS", 12, minimum=1)
+            ),
+            session_cookie_secure=cookie_secure,
             db_app_role=app_role,
             dev_login=dev_login,
             max_body_bytes=_int(env_vars, "PMSC_MAX_BODY_BYTES", 1_048_576, minimum=1024),
         )
+
+
+def _role_map(path: str | None) -> RoleMap:
+    if not path:
+        return RoleMap()
+    try:
+        return RoleMap.from_file(path)
+    except RoleMapError as error:
+        raise ConfigError(f"PMSC_ROLE_MAP: {error}") from None
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_smorest import Api as SmorestApi
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -82,13 +82,30 @@ class Api(SmorestApi):
         headers = dict(data.get("headers") or {})
         if error.code == 405 and getattr(error, "valid_methods", None):
             headers["Allow"] = ", ".join(error.valid_methods)
+        if is_page_request():
+            return page_error(error.code, error.name, message, headers)
         return jsonify(error_body(error.code, error.name, message, errors)), error.code, headers
+
+
+def is_page_request() -> bool:
+    """A request for a web page (not the API, not a probe): errors are pages, not JSON."""
+    return not request.path.startswith(("/api/", "/healthz", "/readyz"))
+
+
+def page_error(code: int, name: str, message: str | None, headers: dict | None = None):
+    """An error as a page; a page that needs sign-in sends the person to sign in."""
+    if code == 401:
+        return redirect(url_for("signin.login", next=request.full_path.rstrip("?")))
+    text = message or _DEFAULT_MESSAGES.get(code, name)
+    return render_template("error.html", code=code, message=text), code, headers or {}
 
 
 def init_app(app: Flask, api: Api) -> None:
     """Map domain, tenancy and database errors to the one error shape."""
 
     def respond(code: int, name: str, message: str | None, errors: Any = None):
+        if is_page_request():
+            return page_error(code, name, message)
         return jsonify(error_body(code, name, message, errors)), code
 
     @app.errorhandler(DomainError)

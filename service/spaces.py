@@ -14,7 +14,7 @@ from flask_smorest import abort
 from sqlalchemy import select
 
 from service.audit.recorder import set_actor
-from service.auth.current import current_principal
+from service.auth.current import branch_roles, current_principal
 from service.database import db
 from tenants.context import Context
 from tenants.isolation import bind_context
@@ -36,24 +36,31 @@ def _pull_tenant_slug(_endpoint: str | None, values: dict | None) -> None:
 
 
 def _enter_space() -> None:
-    if not request.path.startswith("/api/v1/"):
-        return
+    """Branch pages and endpoints (`/api/v1/t/<slug>/...`, `/t/<slug>/...`) enter the branch;
+    zone ones (`/api/v1/zone/...`, `/zone/...`) the zone."""
+    path = request.path
     if "tenant_slug" in g:
         _enter_branch(g.tenant_slug)
-    elif request.path.startswith("/api/v1/zone/"):
+    elif path.startswith(("/api/v1/zone/", "/zone/")) or path == "/zone":
         principal = current_principal()
         bind_context(db.session, Context.zone())
         set_actor(db.session, principal.actor)
     else:
         return
-    _require_json_body()
+    if path.startswith("/api/"):
+        _require_json_body()
 
 
 def _enter_branch(slug: str) -> None:
     principal = current_principal()
     session = db.session
     tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
-    if tenant is None or not principal.roles_in(slug):
+    roles: frozenset = frozenset()
+    if tenant is not None:
+        # grants are the branch's own data: read them in its context
+        bind_context(session, Context.tenant(tenant.id))
+        roles = branch_roles(principal, tenant)
+    if not roles:
         if tenant is not None and principal.zone_roles:
             abort(
                 403,
@@ -69,9 +76,9 @@ def _enter_branch(slug: str) -> None:
         )
     if tenant.status == TenantStatus.ARCHIVED and request.method in WRITE_METHODS:
         abort(403, message=f"Branch {slug!r} is archived: its space is read-only.")
-    bind_context(session, Context.tenant(tenant.id))
     set_actor(session, principal.actor)
     g.tenant = tenant
+    g.branch_roles = roles
 
 
 def _require_json_body() -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.auth.current import current_principal
-from service.database import db
-from tenants.provisioning import tenants_by_slug
+from service.auth.current import current_principal, spaces_of
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="The caller.")
 
@@ -26,15 +25,19 @@ class MeSchema(ma.Schema):
     name = ma.fields.String(allow_none=True)
     zone_roles = ma.fields.List(ma.fields.String())
     branches = ma.fields.List(ma.fields.Nested(BranchMembershipSchema))
+    csrf_token = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "signed in by cookie: send it as X-CSRF-Token with every write"},
+    )
 
 
 @blp.route("")
 class Me(MethodView):
     @blp.response(200, MeSchema)
     def get(self):
-        """The caller, its zone roles, and the registered branches it has roles in."""
+        """The caller, its zone roles, and the registered branches it has roles in (from its
+        groups and from grants made in the app)."""
         principal = current_principal()
-        tenants = tenants_by_slug(db.session, set(principal.branch_roles))
         return {
             "issuer": principal.issuer,
             "subject": principal.subject,
@@ -42,11 +45,12 @@ class Me(MethodView):
             "zone_roles": sorted(r.value for r in principal.zone_roles),
             "branches": [
                 {
-                    "slug": t.slug,
-                    "name": t.name,
-                    "status": t.status.value,
-                    "roles": sorted(r.value for r in principal.roles_in(t.slug)),
+                    "slug": tenant.slug,
+                    "name": tenant.name,
+                    "status": tenant.status.value,
+                    "roles": sorted(r.value for r in roles),
                 }
-                for t in sorted(tenants.values(), key=lambda t: t.slug)
+                for tenant, roles in spaces_of(principal)
             ],
+            "csrf_token": g.get("csrf_token"),
         }

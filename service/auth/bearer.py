@@ -13,7 +13,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key
 
 from service.auth.issuer_keys import KeysUnavailable
-from service.auth.roles import Principal, roles_from_groups
+from service.auth.role_map import RoleMap, groups_from_claims
+from service.auth.roles import Principal
 
 CLOCK_LEEWAY_SECONDS = 30
 
@@ -38,21 +39,25 @@ class BearerValidator:
     """Checks signature, `alg` (allow-list), `iss`, `aud`, `exp`, `nbf`; returns the caller."""
 
     def __init__(
-        self, issuers: Iterable[TrustedIssuer], algorithms: Iterable[str], groups_claim: str
+        self,
+        issuers: Iterable[TrustedIssuer],
+        algorithms: Iterable[str],
+        groups_claim: str,
+        role_map: RoleMap,
     ) -> None:
         self._issuers = {i.keys.issuer: i for i in issuers}
         self._algorithms = list(algorithms)
         self._groups_claim = groups_claim
+        self._role_map = role_map
 
     def principal(self, token: str) -> Principal:
         """The caller the token speaks for; raises `InvalidToken`."""
         claims = self.claims(token)
-        groups = claims.get(self._groups_claim) or []
-        if isinstance(groups, str):
-            groups = [groups]
-        if not isinstance(groups, list):
-            raise InvalidToken(f"the {self._groups_claim!r} claim is not a list")
-        zone, branches = roles_from_groups(groups)
+        try:
+            groups = groups_from_claims(claims, self._groups_claim)
+        except ValueError as error:
+            raise InvalidToken(str(error)) from None
+        zone, branches = self._role_map.roles(groups)
         name = claims.get("name") or claims.get("preferred_username")
         return Principal(
             issuer=claims["iss"],

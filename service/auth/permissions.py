@@ -12,6 +12,9 @@ class Action(enum.StrEnum):
     TENANTS_READ = "tenants:read"
     TENANTS_WRITE = "tenants:write"
     ZONE_AUDIT_READ = "zone-audit:read"
+    USERS_READ = "users:read"  # accounts that have signed in, to grant them roles
+    ZONE_GRANTS_READ = "zone-grants:read"
+    ZONE_GRANTS_WRITE = "zone-grants:write"  # any branch role, in any branch
     # branch level
     MEMBERS_READ = "members:read"
     MEMBERS_WRITE = "members:write"
@@ -19,29 +22,62 @@ class Action(enum.StrEnum):
     PARTY_GROUPS_READ = "party-groups:read"
     PARTY_GROUPS_WRITE = "party-groups:write"
     AUDIT_READ = "audit:read"
+    GRANTS_READ = "grants:read"
+    GRANTS_WRITE = "grants:write"  # the `branch:member` role only, in one's own branch
+    API_TOKENS_READ = "api-tokens:read"
+    API_TOKENS_WRITE = "api-tokens:write"
 
 
-ZONE_ACTIONS = frozenset({Action.TENANTS_READ, Action.TENANTS_WRITE, Action.ZONE_AUDIT_READ})
+ZONE_ACTIONS = frozenset(
+    {
+        Action.TENANTS_READ,
+        Action.TENANTS_WRITE,
+        Action.ZONE_AUDIT_READ,
+        Action.USERS_READ,
+        Action.ZONE_GRANTS_READ,
+        Action.ZONE_GRANTS_WRITE,
+    }
+)
+
+_ZONE_STAFF = frozenset({Role.ZONE_ADMIN, Role.ZONE_VIEWER})
+_ADMIN = frozenset({Role.ZONE_ADMIN})
+_BRANCH_ADMIN = frozenset({Role.BRANCH_ADMIN})
+_READERS = frozenset(
+    {Role.BRANCH_ADMIN, Role.BRANCH_MEMBER, Role.TOKEN_READ, Role.TOKEN_READ_WRITE}
+)
+_WRITERS = frozenset({Role.BRANCH_ADMIN, Role.TOKEN_READ_WRITE})
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
-    Action.TENANTS_READ: frozenset({Role.ZONE_ADMIN, Role.ZONE_VIEWER}),
-    Action.TENANTS_WRITE: frozenset({Role.ZONE_ADMIN}),
-    Action.ZONE_AUDIT_READ: frozenset({Role.ZONE_ADMIN}),
-    Action.MEMBERS_READ: frozenset({Role.BRANCH_ADMIN, Role.BRANCH_MEMBER}),
-    Action.MEMBERS_WRITE: frozenset({Role.BRANCH_ADMIN}),
-    Action.MEMBERS_REVEAL: frozenset({Role.BRANCH_ADMIN}),
-    Action.PARTY_GROUPS_READ: frozenset({Role.BRANCH_ADMIN, Role.BRANCH_MEMBER}),
-    Action.PARTY_GROUPS_WRITE: frozenset({Role.BRANCH_ADMIN}),
-    Action.AUDIT_READ: frozenset({Role.BRANCH_ADMIN}),
+    Action.TENANTS_READ: _ZONE_STAFF,
+    Action.TENANTS_WRITE: _ADMIN,
+    Action.ZONE_AUDIT_READ: _ADMIN,
+    Action.USERS_READ: _ADMIN,
+    Action.ZONE_GRANTS_READ: _ADMIN,
+    Action.ZONE_GRANTS_WRITE: _ADMIN,
+    Action.MEMBERS_READ: _READERS,
+    Action.MEMBERS_WRITE: _WRITERS,
+    Action.MEMBERS_REVEAL: _WRITERS,
+    Action.PARTY_GROUPS_READ: _READERS,
+    Action.PARTY_GROUPS_WRITE: _WRITERS,
+    Action.AUDIT_READ: _BRANCH_ADMIN,
+    Action.GRANTS_READ: _BRANCH_ADMIN,
+    Action.GRANTS_WRITE: _BRANCH_ADMIN,
+    Action.API_TOKENS_READ: _BRANCH_ADMIN,
+    Action.API_TOKENS_WRITE: _BRANCH_ADMIN,
 }
 
 
+def roles_allow(roles: frozenset[Role], action: Action) -> bool:
+    """Whether any of `roles` may take `action`."""
+    return bool(roles & PERMISSIONS[action])
+
+
 def is_allowed(principal: Principal, action: Action, slug: str | None = None) -> bool:
-    """Whether `principal` may take `action` (in branch `slug`, for branch actions)."""
-    allowed = PERMISSIONS[action]
+    """Whether `principal`'s own roles (groups, token scope) allow `action` (in branch `slug`,
+    for branch actions). Grants made in the app add to these: see `service.access`."""
     if action in ZONE_ACTIONS:
-        return bool(principal.zone_roles & allowed)
-    return slug is not None and bool(principal.roles_in(slug) & allowed)
+        return roles_allow(principal.zone_roles, action)
+    return slug is not None and roles_allow(principal.roles_in(slug), action)
 
 
 def permission_table() -> list[tuple[str, list[str]]]:

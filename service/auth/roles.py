@@ -1,10 +1,10 @@
-"""Roles, and how they are read from the identity provider's groups claim."""
+"""Roles, and the authenticated caller."""
 
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -13,13 +13,14 @@ class Role(enum.StrEnum):
     ZONE_VIEWER = "zone:viewer"
     BRANCH_ADMIN = "branch:admin"
     BRANCH_MEMBER = "branch:member"
+    # what an integration's API token may do in its one branch
+    TOKEN_READ = "token:read"  # noqa: S105 - a role name
+    TOKEN_READ_WRITE = "token:read-write"  # noqa: S105 - a role name
 
 
 ZONE_ROLES = frozenset({Role.ZONE_ADMIN, Role.ZONE_VIEWER})
 BRANCH_ROLES = frozenset({Role.BRANCH_ADMIN, Role.BRANCH_MEMBER})
-
-_ZONE_GROUP = re.compile(r"^pmsc:zone:(admin|viewer)$")
-_BRANCH_GROUP = re.compile(r"^pmsc:branch:([a-z0-9-]{3,40}):(admin|member)$")
+TOKEN_ROLES = frozenset({Role.TOKEN_READ, Role.TOKEN_READ_WRITE})
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,15 @@ class Principal:
     subject: str
     name: str | None = None
     zone_roles: frozenset[Role] = frozenset()
+    # from the groups claim, or an API token's scope; grants made in the app come on top
     branch_roles: Mapping[str, frozenset[Role]] = field(default_factory=dict)
+    user_id: uuid.UUID | None = None  # the person's account, once they have signed in
+    session_id: uuid.UUID | None = None  # authenticated by the session cookie
+    api_token_id: uuid.UUID | None = None  # an integration's token
+
+    @property
+    def by_cookie(self) -> bool:
+        return self.session_id is not None
 
     @property
     def actor(self) -> dict[str, str | None]:
@@ -40,17 +49,3 @@ class Principal:
     def roles_in(self, slug: str) -> frozenset[Role]:
         """The caller's roles in the branch `slug` (empty when none)."""
         return self.branch_roles.get(slug, frozenset())
-
-
-def roles_from_groups(groups: Iterable[str]) -> tuple[frozenset[Role], dict[str, frozenset[Role]]]:
-    """Zone roles and per-branch roles named by the default group names; others are ignored."""
-    zone: set[Role] = set()
-    branches: dict[str, set[Role]] = {}
-    for group in groups:
-        if not isinstance(group, str):
-            continue
-        if match := _ZONE_GROUP.match(group):
-            zone.add(Role(f"zone:{match.group(1)}"))
-        elif match := _BRANCH_GROUP.match(group):
-            branches.setdefault(match.group(1), set()).add(Role(f"branch:{match.group(2)}"))
-    return frozenset(zone), {slug: frozenset(r) for slug, r in branches.items()}

@@ -226,3 +226,26 @@ def delete_party_group(session: Session, *, group: PartyGroup) -> None:
         raise Conflict(f"The party group still has {members} member(s); move them first.")
     session.delete(group)
     session.flush()
+
+
+def roster_figures(session: Session, *, tenant_id: uuid.UUID) -> dict[str, int]:
+    """The branch's head counts: by category, party members by status, party groups."""
+    figures = {c.value: 0 for c in Category}
+    for category, count in session.execute(
+        select(Member.category, func.count(Member.id))
+        .where(Member.tenant_id == tenant_id)
+        .group_by(Member.category)
+    ):
+        figures[category.value] = count
+    for status, count in session.execute(
+        select(Member.party_status, func.count(Member.id))
+        .where(Member.tenant_id == tenant_id, Member.party_status.is_not(None))
+        .group_by(Member.party_status)
+    ):
+        figures[f"party-{status.value}"] = count
+    figures["party-groups"] = (
+        session.scalar(select(func.count(PartyGroup.id)).where(PartyGroup.tenant_id == tenant_id))
+        or 0
+    )
+    figures["total"] = sum(figures[c.value] for c in Category)
+    return figures

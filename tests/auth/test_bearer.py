@@ -22,7 +22,8 @@ from joserfc.jwk import OctKey, RSAKey
 
 from service import create_app, schema_migrations
 from service.auth.permissions import ZONE_ACTIONS, Action, is_allowed
-from service.auth.roles import Principal, Role, roles_from_groups
+from service.auth.role_map import roles_from_groups
+from service.auth.roles import Principal, Role
 from service.config import Settings
 from tests.conftest import environment
 from tests.oidc_issuer import TestIssuer
@@ -118,6 +119,7 @@ def test_valid_token_shows_subject_zone_roles_and_only_registered_branches(
                 "roles": ["branch:admin", "branch:member"],
             }
         ],
+        "csrf_token": None,  # bearer requests need none
     }
 
 

@@ -1,0 +1,223 @@
+"""Browser sign-in through the zone's identity provider: OpenID Connect authorization code
+with PKCE (S256), `state` and `nonce`, by authlib's Flask client; server-side sessions.
+
+The login transaction (state, nonce, PKCE verifier) lives in Flask's signed cookie `pmsc_login`
+for the few seconds of the round trip; the signed-in session lives in the database, named by the
+random secret of the `pmsc_session` cookie, so a sign-out or an expiry ends it everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode, urlsplit
+
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.flask_client import OAuth
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from service.access import service as access
+from service.access.models import User
+from service.auth.current import (
+    SESSION_COOKIE,
+    current_principal,
+    optional_principal,
+    spaces_of,
+)
+from service.auth.role_map import groups_from_claims
+from service.auth.roles import Principal
+from service.config import Settings
+from service.database import db
+
+log = logging.getLogger(__name__)
+bp = Blueprint("signin", __name__)
+oauth = OAuth()
+PROVIDER = "zone"
+NEXT_KEY = "pmsc.next"
+ID_TOKEN_LEEWAY_SECONDS = 30
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SESSION_COOKIE_NAME="pmsc_login",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if settings.oidc_client_id:
+        oauth.init_app(app)
+        oauth.register(
+            PROVIDER,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret,
+            server_metadata_url=f"{settings.oidc_issuer}/.well-known/openid-configuration",
+            client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256"},
+        )
+    app.register_blueprint(bp)
+
+
+def _settings() -> Settings:
+    return current_app.config["PMSC_SETTINGS"]
+
+
+def _client():
+    return oauth.create_client(PROVIDER) if _settings().oidc_client_id else None
+
+
+def safe_next(target: str | None) -> str | None:
+    """A local path to return to after sign-in; anything else (another host) is dropped."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc or "\\" in target else target
+
+
+def landing_path(principal: Principal) -> str:
+    """Where a person lands: the zone view for committee staff, their branch if they have one,
+    else the chooser."""
+    if principal.zone_roles:
+        return "/zone/"
+    spaces = [t for t, _ in spaces_of(principal) if t.status.value != "suspended"]
+    return f"/t/{spaces[0].slug}/" if len(spaces) == 1 else "/spaces"
+
+
+def start_signed_in_session(user: User, id_token: str | None, target: str | None) -> Response:
+    """End any session the browser had, open a new one (a new secret: rotation at sign-in),
+    and send the person on."""
+    settings = _settings()
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        found = access.live_session(db.session, secret=old, idle=settings.session_idle)
+        if found:
+            access.end_session(db.session, session_id=found[0].id)
+    record, secret = access.start_session(
+        db.session, user=user, id_token=id_token, lifetime=settings.session_lifetime
+    )
+    zone, branches = settings.role_map.roles(user.groups)
+    principal = Principal(
+        issuer=user.issuer,
+        subject=user.subject,
+        name=user.name,
+        zone_roles=zone,
+        branch_roles=branches,
+        user_id=user.id,
+        session_id=record.id,
+    )
+    session.clear()
+    response = redirect(target or landing_path(principal))
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(settings.session_lifetime.total_seconds()),
+        httponly=True,
+        secure=settings.session_cookie_secure,
+        samesite="Lax",
+        path="/",
+    )
+    return response
+
+
+def _refused(reason: str) -> tuple[str, int, dict[str, str]]:
+    log.info("sign-in refused: %s", reason)
+    challenge = 'Bearer realm="pmsc", error="invalid_token", error_description="sign-in failed"'
+    page = render_template("signin_failed.html", reason=reason)
+    return page, 401, {"WWW-Authenticate": challenge}
+
+
+@bp.get("/login")
+def login():
+    client = _client()
+    if client is None:
+        if _settings().dev_login:
+            return redirect(url_for("dev_login.choose"))
+        return render_template(
+            "signin_failed.html", reason="单点登录尚未配置（PMSC_OIDC_CLIENT_ID）。"
+        ), 503
+    session[NEXT_KEY] = safe_next(request.args.get("next"))
+    return client.authorize_redirect(url_for("signin.callback", _external=True))
+
+
+@bp.get("/auth/callback")
+def callback():
+    client = _client()
+    if client is None:
+        return _refused("sign-in is not configured")
+    settings = _settings()
+    target = session.get(NEXT_KEY)
+    try:
+        metadata = client.load_server_metadata()
+        # the provider may offer more algorithms than we accept; ours is the allow-list
+        offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+        metadata["id_token_signing_alg_values_supported"] = [
+            alg for alg in offered if alg in settings.oidc_algorithms
+        ]
+        token = client.authorize_access_token(leeway=ID_TOKEN_LEEWAY_SECONDS)
+        claims = token.get("userinfo")
+        if not claims:
+            return _refused("the provider sent no ID token")
+        groups_source = claims
+        if settings.groups_claim not in claims and metadata.get("userinfo_endpoint"):
+            groups_source = client.userinfo(token=token)  # some providers put groups only here
+        groups = groups_from_claims(groups_source, settings.groups_claim)
+    except OAuthError as error:  # wrong state, replayed code, provider's error answers
+        return _refused(f"{error.error or 'oauth error'}: {error.description or ''}".strip())
+    except Exception as error:
+        # authlib 1.9 raises joserfc's claim and signature errors, which are not authlib's
+        # JoseError; any of them (and a provider that cannot be reached) is a refused sign-in
+        from joserfc.errors import JoseError as JoserfcError
+        from requests import RequestException
+
+        if isinstance(error, JoserfcError | RequestException | ValueError | KeyError):
+            return _refused(f"{type(error).__name__}: {error}")
+        raise
+    user = access.upsert_user(
+        db.session,
+        issuer=claims["iss"],
+        subject=str(claims["sub"]),
+        name=claims.get("name"),
+        username=claims.get("preferred_username"),
+        email=claims.get("email"),
+        groups=groups,
+    )
+    return start_signed_in_session(user, token.get("id_token"), target)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    if request.method == "GET":
+        optional_principal()  # a signed-in person gets the form with its CSRF token
+        return render_template("logout.html")
+    principal = current_principal()  # a cookie POST is checked for its CSRF token there
+    response = redirect(url_for("pages.landing"))
+    if principal.session_id is not None:
+        record = access.end_session(db.session, session_id=principal.session_id)
+        client = _client()
+        if record is not None and record.id_token and client is not None:
+            end_session = client.load_server_metadata().get("end_session_endpoint")
+            if end_session and principal.issuer == _settings().oidc_issuer:
+                query = urlencode(
+                    {
+                        "id_token_hint": record.id_token,
+                        "post_logout_redirect_uri": url_for("pages.landing", _external=True),
+                        "client_id": _settings().oidc_client_id,
+                    }
+                )
+                response = redirect(f"{end_session}?{query}")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    session.clear()
+    return response
+
+
+def csrf_token() -> str | None:
+    """The session's CSRF token, for forms in templates."""
+    return g.get("csrf_token")
