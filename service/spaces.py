@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_smorest import abort
 from sqlalchemy import select
 
@@ -74,11 +74,29 @@ def _enter_branch(slug: str) -> None:
             message=f"Branch {slug!r} is suspended: its space is closed until the "
             "working committee reactivates it.",
         )
-    if tenant.status == TenantStatus.ARCHIVED and request.method in WRITE_METHODS:
+    if (
+        tenant.status == TenantStatus.ARCHIVED
+        and request.method in WRITE_METHODS
+        and not _withdraws_access()
+    ):
         abort(403, message=f"Branch {slug!r} is archived: its space is read-only.")
     set_actor(session, principal.actor)
     g.tenant = tenant
     g.branch_roles = roles
+
+
+def withdraws_access(view_method):
+    """Mark a view that takes access away (revoking a token or a grant): it stays open in an
+    archived branch, whose records are read-only but whose keys must still be withdrawable."""
+    view_method.withdraws_access = True
+    return view_method
+
+
+def _withdraws_access() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    method = getattr(view_class, request.method.lower(), None) if view_class else view
+    return bool(getattr(method, "withdraws_access", False))
 
 
 def _require_json_body() -> None:

@@ -231,3 +231,30 @@ VALID_MEMBER = {
     "ethnicity": "汉族",
     "position": "组织委员",
 }
+
+
+@pytest.fixture
+def make_account(app):
+    """An account as a browser sign-in leaves it (`upsert_user`), with a fresh subject and
+    username unless given; returns the detached `User`."""
+    from service.access import service as access
+    from service.database import db
+
+    def make(*, issuer: str = "https://idp.example", subject: str | None = None, **fields):
+        handle = uuid.uuid4().hex[:12]
+        fields.setdefault("name", f"账户 {handle}")
+        fields.setdefault("username", f"user-{handle}")
+        fields.setdefault("email", None)
+        fields.setdefault("groups", [])
+        with app.app_context():
+            session = db.new_session()
+            user = access.upsert_user(
+                session, issuer=issuer, subject=subject or f"person-{handle}", **fields
+            )
+            session.commit()
+            session.refresh(user)
+            session.expunge(user)
+            session.close()
+        return user
+
+    return make

@@ -5,6 +5,8 @@ that signs in through its development login and consent pages.
     provider = NodeProvider(clients=[...], accounts={"alice": {...}}).start()
     tokens = authorization_code_tokens(provider, "pmsc-web", "alice")
     provider.rotate_keys()      # same issuer and port, a new `kid`
+    provider.set_account("alice", {...})   # next sign-ins see the new claims, no restart
+    provider.requests_to("/jwks")          # how many requests the provider got on a path
     provider.stop()
 
 The provider's keys are made here (`provider.keys`, private RSA JWKs), so a test can also sign
@@ -48,6 +50,16 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^:]")
 
 _node_reason: list[str | None] = []
+
+
+def requires_node():
+    """A pytest mark for modules that need the provider: skipped where Node.js is missing,
+    except with `PMSC_REQUIRE_NODE=1` (CI), where they run and fail loudly instead."""
+    import pytest
+
+    reason = node_available()
+    required = os.environ.get("PMSC_REQUIRE_NODE") == "1"
+    return pytest.mark.skipif(reason is not None and not required, reason=reason or "")
 
 
 def node_available() -> str | None:
@@ -150,6 +162,8 @@ class NodeProvider:
         self._process: subprocess.Popen[str] | None = None
         self._readers: list[threading.Thread] = []
         self._stdout: deque[str] = deque(maxlen=500)
+        self._requests: list[str] = []  # "METHOD /path?query" of every request, in order
+        self._requests_seen = threading.Condition()
         self._stderr: deque[str] = deque(maxlen=500)
         self._ready = threading.Event()
         self._tmp: Path | None = None  # the config file's folder, from start() to close()
@@ -164,6 +178,7 @@ class NodeProvider:
         if self._tmp is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="pmsc-oidc-provider-"))
         config = self._tmp / "config.json"
+        self._write_accounts()
         config.write_text(json.dumps(self._config()), encoding="utf-8")
         config.chmod(0o600)
         self._stdout.clear()
@@ -277,6 +292,33 @@ class NodeProvider:
                 return client
         raise KeyError(client_id)
 
+    def set_account(self, sub: str, claims: dict[str, Any]) -> None:
+        """Add or replace an account; a running provider uses the new claims from its next
+        sign-in or token on (its accounts file is read at every lookup), without a restart."""
+        self.accounts[sub] = dict(claims)
+        if self._tmp is not None:
+            self._write_accounts()
+
+    def requests_to(self, path: str) -> int:
+        """How many requests the running provider has received for `path` (query ignored),
+        counting every request made before this call (it waits for the provider's log to
+        catch up, by a marker request of its own)."""
+        self.sync_requests()
+        with self._requests_seen:
+            return sum(1 for line in self._requests if _request_path(line) == path)
+
+    def sync_requests(self, timeout: float = 5.0) -> None:
+        """Wait until the request log holds every request the provider answered before now."""
+        marker = secrets.token_hex(8)
+        requests.get(
+            f"{self._issuer()}/.well-known/openid-configuration?log-marker={marker}", timeout=10
+        ).close()
+        with self._requests_seen:
+            if not self._requests_seen.wait_for(
+                lambda: any(marker in line for line in self._requests), timeout
+            ):
+                raise RuntimeError("the provider's request log did not show the marker")
+
     def sign(self, claims: dict[str, Any], *, key: RSAKey | None = None) -> str:
         """A JWT of `claims` (as given) signed RS256 with the provider's key."""
         signing_key = key or self.keys[0]
@@ -291,6 +333,18 @@ class NodeProvider:
             raise RuntimeError("the provider has not been started")
         return self.issuer
 
+    def _accounts_file(self) -> Path:
+        if self._tmp is None:
+            raise RuntimeError("the provider has not been started")
+        return self._tmp / "accounts.json"
+
+    def _write_accounts(self) -> None:
+        # written aside and renamed: the provider never reads half a file
+        target = self._accounts_file()
+        partial = target.with_suffix(".partial")
+        partial.write_text(json.dumps(self.accounts), encoding="utf-8")
+        partial.replace(target)
+
     def _config(self) -> dict[str, Any]:
         return {
             "issuer": self.issuer,
@@ -299,6 +353,7 @@ class NodeProvider:
             "cookie_keys": self._cookie_keys,
             "clients": self.clients,
             "accounts": self.accounts,
+            "accounts_file": str(self._accounts_file()),
             "resource": self.resource,
             "resource_indicator": self.resource_indicator,
             "exit_with_parent": True,
@@ -309,6 +364,11 @@ class NodeProvider:
             for line in pipe:
                 line = line.rstrip("\n")
                 lines.append(line)
+                if watch_ready and line.startswith("REQUEST "):
+                    with self._requests_seen:
+                        self._requests.append(line.removeprefix("REQUEST "))
+                        self._requests_seen.notify_all()
+                    continue
                 if watch_ready and line.startswith("READY ") and not self._ready.is_set():
                     self.issuer = line.split(" ", 1)[1].strip()
                     self.port = urlsplit(self.issuer).port
@@ -394,6 +454,12 @@ class _PageParser(HTMLParser):
             return
         else:
             form.fields.append((name, value))
+
+
+def _request_path(line: str) -> str:
+    """The path of a request log line ("GET /jwks?x=1" → "/jwks")."""
+    target = line.partition(" ")[2]
+    return urlsplit(target).path
 
 
 def parse_page(html: str) -> _PageParser:

@@ -17,12 +17,11 @@ from tests.oidc_provider_harness import (
     BrowserlessAgent,
     NodeProvider,
     authorization_code_tokens,
-    node_available,
     pkce_pair,
+    requires_node,
 )
 
-NODE_MISSING = node_available()
-pytestmark = pytest.mark.skipif(NODE_MISSING is not None, reason=NODE_MISSING or "")
+pytestmark = requires_node()
 
 WEB_CALLBACK = "http://127.0.0.1:9/auth/callback"
 WEB_SIGNED_OUT = "http://127.0.0.1:9/signed-out"

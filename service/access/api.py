@@ -25,6 +25,7 @@ from service.auth.current import current_principal, require
 from service.auth.permissions import Action
 from service.database import db
 from service.schema_base import page_offset
+from service.spaces import withdraws_access
 from tenants import provisioning
 from tenants.context import Context
 from tenants.isolation import bind_context
@@ -154,6 +155,7 @@ class BranchGrants(MethodView):
 
 @branch_blp.route("/grants/<uuid:grant_id>")
 class BranchGrantById(MethodView):
+    @withdraws_access
     @require(Action.GRANTS_WRITE)
     @branch_blp.response(204)
     def delete(self, grant_id: uuid.UUID):
@@ -191,6 +193,7 @@ class ApiTokens(MethodView):
 
 @branch_blp.route("/api-tokens/<uuid:token_id>")
 class ApiTokenById(MethodView):
+    @withdraws_access
     @require(Action.API_TOKENS_WRITE)
     @branch_blp.response(204)
     def delete(self, token_id: uuid.UUID):

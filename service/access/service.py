@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.access.models import ApiToken, GrantedRole, RoleGrant, TokenScope, User, UserSession
@@ -268,6 +268,18 @@ def live_token(session: Session, *, tenant_id: uuid.UUID, secret: str) -> ApiTok
     if token is None or token.revoked_at is not None or token.expires_at <= utcnow():
         return None
     return token
+
+
+def record_token_use(session: Session, *, token: ApiToken, now: datetime) -> None:
+    """Note when the token was last used. A bookkeeping timestamp, not a change anyone made: an
+    UPDATE statement rather than a flush, so it leaves no audit event ("system" updating the
+    token at every use would bury the real events of the branch's log)."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.tenant_id == token.tenant_id, ApiToken.id == token.id)
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_tokens(session: Session, *, tenant_id: uuid.UUID) -> list[ApiToken]:

@@ -122,7 +122,7 @@ def _from_api_token(secret: str) -> Principal:
         if token.last_used_at is None or (
             (now - token.last_used_at).total_seconds() >= TOKEN_USE_RECORD_SECONDS
         ):
-            token.last_used_at = now
+            access.record_token_use(session, token=token, now=now)
             session.commit()
         role = Role.TOKEN_READ_WRITE if token.scope == TokenScope.READ_WRITE else Role.TOKEN_READ
         return Principal(

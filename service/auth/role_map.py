@@ -61,6 +61,8 @@ class RoleMap:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise RoleMapError(f"cannot read {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise RoleMapError(f"{path} is not UTF-8 text") from None
         try:
             if path.suffix.lower() == ".json":
                 document = json.loads(text)
@@ -101,18 +103,19 @@ def _rule(entry: object, index: int) -> Rule:
     where = f"PMSC_ROLE_MAP rule #{index}"
     if not isinstance(entry, dict) or set(entry) - {"match", "role", "branch"}:
         raise RoleMapError(f"{where} must have 'match', 'role' and optionally 'branch'")
+    match = entry.get("match")
+    if not isinstance(match, str) or not match:
+        raise RoleMapError(f"{where}: 'match' must be a non-empty regular expression")
     try:
-        pattern = re.compile(str(entry.get("match", "")))
+        pattern = re.compile(match)
     except re.error as error:
         raise RoleMapError(f"{where}: 'match' is not a regular expression: {error}") from None
-    try:
-        role = Role(entry.get("role"))
-    except ValueError:
-        choices = ", ".join(r.value for r in (*ZONE_ROLES, *BRANCH_ROLES))
-        raise RoleMapError(f"{where}: 'role' must be one of {choices}") from None
+    mappable = sorted(r.value for r in (*ZONE_ROLES, *BRANCH_ROLES))
+    role = entry.get("role")
+    if role not in mappable:  # an API token's scope is no role a group can confer
+        raise RoleMapError(f"{where}: 'role' must be one of {', '.join(mappable)}")
+    role = Role(role)
     branch = entry.get("branch")
-    if not entry.get("match"):
-        raise RoleMapError(f"{where}: 'match' is empty")
     if role in BRANCH_ROLES:
         if branch is not None and not (isinstance(branch, str) and SLUG_PATTERN.match(branch)):
             raise RoleMapError(f"{where}: 'branch' must be a branch slug")

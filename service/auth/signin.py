@@ -41,8 +41,8 @@ from service.database import db
 
 log = logging.getLogger(__name__)
 bp = Blueprint("signin", __name__)
-oauth = OAuth()
 PROVIDER = "zone"
+OAUTH_EXTENSION = "pmsc.oauth"
 NEXT_KEY = "pmsc.next"
 ID_TOKEN_LEEWAY_SECONDS = 30
 
@@ -55,7 +55,11 @@ def init_app(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     if settings.oidc_client_id:
-        oauth.init_app(app)
+        # one registry per app: authlib's registry caches the client it creates, so a registry
+        # shared by two apps (tests, or several apps in one process) would hand the second app
+        # the first one's client, its provider and its credentials
+        oauth = OAuth(app)
+        app.extensions[OAUTH_EXTENSION] = oauth
         oauth.register(
             PROVIDER,
             client_id=settings.oidc_client_id,
@@ -71,7 +75,8 @@ def _settings() -> Settings:
 
 
 def _client():
-    return oauth.create_client(PROVIDER) if _settings().oidc_client_id else None
+    oauth = current_app.extensions.get(OAUTH_EXTENSION)
+    return oauth.create_client(PROVIDER) if oauth is not None else None
 
 
 def safe_next(target: str | None) -> str | None:
@@ -167,7 +172,8 @@ def callback():
             return _refused("the provider sent no ID token")
         groups_source = claims
         if settings.groups_claim not in claims and metadata.get("userinfo_endpoint"):
-            groups_source = client.userinfo(token=token)  # some providers put groups only here
+            # some providers put groups only here
+            groups_source = _userinfo_of(client, token, claims) or claims
         groups = groups_from_claims(groups_source, settings.groups_claim)
     except OAuthError as error:  # wrong state, replayed code, provider's error answers
         return _refused(f"{error.error or 'oauth error'}: {error.description or ''}".strip())
@@ -190,6 +196,25 @@ def callback():
         groups=groups,
     )
     return start_signed_in_session(user, token.get("id_token"), target)
+
+
+def _userinfo_of(client, token: dict, claims: dict) -> dict | None:
+    """The provider's userinfo answer, for groups the ID token does not carry; None when it
+    cannot be had (a provider may not take an access token issued for the API there, and one
+    without groups omits the claim) or names someone else (OpenID Connect Core 5.3.2: its `sub`
+    must be the ID token's). Without it the person signs in with the ID token's claims: no
+    roles from groups, only grants made in the app."""
+    from requests import RequestException
+
+    try:
+        info = client.userinfo(token=token)
+    except (OAuthError, RequestException, ValueError) as error:
+        log.info("userinfo not available, using the ID token's claims: %s", error)
+        return None
+    if str(info.get("sub")) != str(claims["sub"]):
+        log.warning("userinfo answered for another subject; ignored")
+        return None
+    return info
 
 
 @bp.route("/logout", methods=["GET", "POST"])

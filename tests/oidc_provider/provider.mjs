@@ -9,13 +9,16 @@
 //   cookie_keys  list of secrets that sign the provider's cookies
 //   clients    oidc-provider client metadata (snake_case), plus `first_party: true` to skip consent
 //   accounts   {sub: {name, preferred_username, email, groups: [...]}}
+//   accounts_file  optional: a JSON file of the same shape, read again at every account lookup
+//              (the tests change an account's groups between two sign-ins without a restart)
 //   resource   the audience of access tokens, e.g. "pmsc-api"
 //   resource_indicator  the RFC 8707 `resource` value that asks for them (an absolute URI);
 //              also the default resource, so every access token is a JWT for `resource`
 //              (its `scope` is empty unless the client also asked for the scope `api`)
 //   exit_with_parent  exit when standard input closes (the Python side holds a pipe open)
 //
-// Prints `READY <issuer>` on stdout once listening; errors go to stderr; SIGTERM/SIGINT or the
+// Prints `READY <issuer>` on stdout once listening, then `REQUEST <METHOD> <path?query>` for every
+// request it receives (the tests count JWKS fetches with it); errors go to stderr; SIGTERM/SIGINT or the
 // end of standard input close the server and exit 0.
 
 import { readFileSync } from 'node:fs';
@@ -39,8 +42,18 @@ const firstParty = new Set(
 );
 const clients = (config.clients ?? []).map(({ first_party: _ignored, ...metadata }) => metadata);
 
+function currentAccounts() {
+  if (!config.accounts_file) return accounts;
+  try {
+    return JSON.parse(readFileSync(config.accounts_file, 'utf8'));
+  } catch (error) {
+    console.error(`oidc provider: cannot read ${config.accounts_file}: ${error.message}`);
+    return accounts;
+  }
+}
+
 function accountClaims(sub) {
-  const known = accounts[sub];
+  const known = currentAccounts()[sub];
   if (!known) return { sub };
   return { ...known, sub };
 }
@@ -159,6 +172,7 @@ function configuration() {
 
 let handle;
 const server = createServer((req, res) => {
+  process.stdout.write(`REQUEST ${req.method} ${req.url}\n`);
   if (!handle) {
     res.statusCode = 503;
     res.end('starting');
