@@ -25,6 +25,7 @@ class User(Base):
     """A person who has signed in through the zone's identity provider, keyed by (iss, sub)."""
 
     __tablename__ = "users"
+    __audited__ = True  # sign-ins and group changes land in the zone's audit log
     __table_args__ = (UniqueConstraint("issuer", "subject"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.access.models import ApiToken, GrantedRole, RoleGrant, TokenScope, User, UserSession
@@ -120,6 +120,17 @@ def start_session(
     session.add(record)
     session.flush()
     return record, secret
+
+
+def purge_ended_sessions(session: Session, *, idle: timedelta, now: datetime | None = None) -> int:
+    """Delete the sessions that can no longer be used (past their end, or idle too long)."""
+    now = now or utcnow()
+    result = session.execute(
+        delete(UserSession)
+        .where(or_(UserSession.expires_at <= now, UserSession.last_seen_at <= now - idle))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 def live_session(

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, render_template
 from sqlalchemy import select
 
 from service.access import service as access
+from service.audit.recorder import set_actor
 from service.auth.signin import start_signed_in_session
 from service.config import DEV_LOGIN_ISSUER
 from service.database import db
@@ -44,6 +45,7 @@ def choose():
 def sign_in(key: str):
     """Sign in as the demo user: the same session a provider sign-in opens."""
     demo = _user(key)
+    set_actor(db.session, {"iss": DEV_LOGIN_ISSUER, "sub": f"dev:{demo.key}", "name": demo.name})
     user = access.upsert_user(
         db.session,
         issuer=DEV_LOGIN_ISSUER,

@@ -28,6 +28,7 @@ from flask import (
 
 from service.access import service as access
 from service.access.models import User
+from service.audit.recorder import set_actor
 from service.auth.current import (
     SESSION_COOKIE,
     current_principal,
@@ -105,6 +106,7 @@ def start_signed_in_session(user: User, id_token: str | None, target: str | None
         found = access.live_session(db.session, secret=old, idle=settings.session_idle)
         if found:
             access.end_session(db.session, session_id=found[0].id)
+    access.purge_ended_sessions(db.session, idle=settings.session_idle)
     record, secret = access.start_session(
         db.session, user=user, id_token=id_token, lifetime=settings.session_lifetime
     )
@@ -186,6 +188,9 @@ def callback():
         if isinstance(error, JoserfcError | RequestException | ValueError | KeyError):
             return _refused(f"{type(error).__name__}: {error}")
         raise
+    set_actor(
+        db.session, {"iss": claims["iss"], "sub": str(claims["sub"]), "name": claims.get("name")}
+    )
     user = access.upsert_user(
         db.session,
         issuer=claims["iss"],
