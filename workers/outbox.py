@@ -1,0 +1,29 @@
+"""Recording work in the outbox, inside the transaction of the write that asks for it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from workers.models import OutboxMessage
+
+
+def record(
+    session: Session,
+    *,
+    job: str,
+    queue: str = "default",
+    tenant_id: uuid.UUID | None = None,
+    payload: dict[str, Any] | None = None,
+    coalesce_key: str | None = None,
+) -> OutboxMessage:
+    """Ask for `job` to run once the current transaction commits (never if it rolls back).
+
+    Pending messages with the same `coalesce_key` run as one job."""
+    message = OutboxMessage(
+        job=job, queue=queue, tenant_id=tenant_id, payload=payload or {}, coalesce_key=coalesce_key
+    )
+    session.add(message)
+    return message
