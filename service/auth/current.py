@@ -17,11 +17,12 @@ from flask_smorest import abort
 from sqlalchemy import select
 
 from service.access import service as access
-from service.access.models import TokenScope
+from service.access.models import TokenScope, User, UserSession
 from service.auth.bearer import BearerValidator, InvalidToken, TrustedIssuer
 from service.auth.dev_issuer import DevIssuer
 from service.auth.issuer_keys import RemoteIssuerKeys
 from service.auth.permissions import ZONE_ACTIONS, Action, roles_allow
+from service.auth.role_map import RoleMap
 from service.auth.roles import Principal, Role
 from service.config import DEV_LOGIN_AUDIENCE, Settings
 from service.database import db
@@ -142,12 +143,17 @@ def _from_session_cookie(secret: str) -> Principal:
     if found is None:
         _unauthorized("your session has ended; sign in again")
     record, user = found
-    zone, branches = settings.role_map.roles(user.groups)
     if request.method in WRITE_METHODS:
         sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token") or ""
         if not hmac.compare_digest(sent.encode(), record.csrf_token.encode()):
             abort(403, message=f"Send the session's CSRF token in the {CSRF_HEADER} header.")
     g.csrf_token = record.csrf_token
+    return session_principal(user, record, settings.role_map)
+
+
+def session_principal(user: User, record: UserSession, role_map: RoleMap) -> Principal:
+    """The person a browser session speaks for, with the roles their latest groups confer."""
+    zone, branches = role_map.roles(user.groups)
     return Principal(
         issuer=user.issuer,
         subject=user.subject,

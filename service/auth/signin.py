@@ -33,6 +33,7 @@ from service.auth.current import (
     SESSION_COOKIE,
     current_principal,
     optional_principal,
+    session_principal,
     spaces_of,
 )
 from service.auth.role_map import groups_from_claims
@@ -110,16 +111,7 @@ def start_signed_in_session(user: User, id_token: str | None, target: str | None
     record, secret = access.start_session(
         db.session, user=user, id_token=id_token, lifetime=settings.session_lifetime
     )
-    zone, branches = settings.role_map.roles(user.groups)
-    principal = Principal(
-        issuer=user.issuer,
-        subject=user.subject,
-        name=user.name,
-        zone_roles=zone,
-        branch_roles=branches,
-        user_id=user.id,
-        session_id=record.id,
-    )
+    principal = session_principal(user, record, settings.role_map)
     session.clear()
     response = redirect(target or landing_path(principal))
     response.set_cookie(
