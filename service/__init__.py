@@ -48,11 +48,13 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     from service.docs import bp as docs_bp
     from service.health import bp as health_bp
     from service.web.pages import bp as pages_bp
+    from workers import relay
 
     db.init_app(app, settings.database_url)
     crypto.init_app(app, settings.data_keys)
     auth.init_app(app, settings)
     spaces.init_app(app)
+    relay.init_app(app)  # without Redis, recorded jobs run right after their commit
 
     api = http_errors.Api()
     api.init_app(app)
@@ -74,6 +76,8 @@ def _register_api(api) -> None:
     import service.audit.recorder  # noqa: F401
     from service.access.api import branch_blp as branch_access_blp
     from service.access.api import zone_blp as zone_access_blp
+    from service.activities.api import blp as activities_blp
+    from service.activities.api import zone_blp as zone_activities_blp
     from service.audit.api import branch_blp, zone_blp
     from service.auth.api import blp as me_blp
     from service.branches.api import blp as branches_blp
@@ -87,5 +91,7 @@ def _register_api(api) -> None:
         members_blp,
         branch_access_blp,
         branch_blp,
+        zone_activities_blp,
+        activities_blp,
     ):
         api.register_blueprint(blueprint)

@@ -263,6 +263,136 @@ def keys_rotate() -> None:
     click.echo(f"re-encrypted {count} member record(s) in {len(tenant_ids)} branch(es)")
 
 
+# jobs
+
+
+IN_PROCESS = (
+    "PMSC_REDIS_URL is not set: jobs run in-process, right after the commit that records them; "
+    "a failing job stays in the outbox (`pmsc jobs pending`)"
+)
+
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="relay once, work until the queues are empty, exit")
+@with_appcontext
+def worker(burst: bool) -> None:
+    """Run an rq worker on every queue, with the scheduler and the outbox relay."""
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException(IN_PROCESS + "; a worker needs Redis")
+    _check_database(settings.database_url)
+    _check_schema(settings.database_url)
+    from workers.connection import redis_ping
+    from workers.worker import run_worker
+
+    if not redis_ping(settings.redis_url):
+        raise click.ClickException(f"cannot reach Redis at {_redis_shown(settings)}")
+    run_worker(current_app._get_current_object(), settings.redis_url, burst=burst)
+
+
+def _redis_shown(settings: Settings) -> str:
+    from service.config import _without_password
+
+    return _without_password(settings.redis_url)
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """Background jobs: failures, retries, the outbox."""
+
+
+def _failed_registries():
+    from rq.registry import FailedJobRegistry
+
+    from workers.queues import queues
+
+    settings = _settings()
+    from workers.connection import redis_ping
+
+    if not redis_ping(settings.redis_url):
+        raise click.ClickException(f"cannot reach Redis at {_redis_shown(settings)}")
+    return [FailedJobRegistry(queue=q) for q in queues(settings.redis_url).values()]
+
+
+@jobs_group.command("failed")
+@with_appcontext
+def jobs_failed() -> None:
+    """List failed jobs: id, job, tenant, the error's last line, when."""
+    if not _settings().redis_url:
+        click.echo(IN_PROCESS)
+        return
+    from rq.job import Job
+
+    count = 0
+    for registry in _failed_registries():
+        ids = registry.get_job_ids()
+        for job in Job.fetch_many(ids, connection=registry.connection):
+            if job is None:
+                continue
+            count += 1
+            name, tenant = [*job.args, None, None][:2]
+            result = job.latest_result()
+            lines = ((result and result.exc_string) or "").strip().splitlines()
+            ended = job.ended_at or (result and result.created_at)
+            when = ended.isoformat(timespec="seconds") if ended else "-"
+            click.echo(
+                f"{job.id}  {registry.name:13}  {name}  tenant={tenant or '-'}  {when}  "
+                f"{lines[-1] if lines else '(no error recorded)'}"
+            )
+    click.echo(f"{count} failed job(s)")
+
+
+@jobs_group.command("retry")
+@click.option("--all", "everything", is_flag=True, help="every failed job")
+@click.argument("job_ids", nargs=-1)
+@with_appcontext
+def jobs_retry(everything: bool, job_ids: tuple[str, ...]) -> None:
+    """Re-queue failed jobs (in-process mode: run the outbox's pending jobs again now)."""
+    if not everything and not job_ids:
+        raise click.UsageError("name the job ids to retry, or pass --all")
+    if not _settings().redis_url:
+        from workers.relay import run_pending_in_process
+
+        report = run_pending_in_process(current_app._get_current_object(), max_attempts=None)
+        click.echo(IN_PROCESS)
+        click.echo(f"ran {report.jobs} job(s) in-process; {report.failed} outbox row(s) failed")
+        return
+    wanted = set(job_ids)
+    requeued = 0
+    for registry in _failed_registries():
+        for job_id in registry.get_job_ids():
+            if everything or job_id in wanted:
+                registry.requeue(job_id)
+                wanted.discard(job_id)
+                requeued += 1
+    click.echo(f"re-queued {requeued} job(s)")
+    if wanted:
+        raise click.ClickException(f"not in any failed registry: {', '.join(sorted(wanted))}")
+
+
+@jobs_group.command("pending")
+@with_appcontext
+def jobs_pending() -> None:
+    """Show outbox rows not yet dispatched (to Redis, or run in-process)."""
+    from workers.models import OutboxMessage
+
+    with _cli_session() as session:
+        rows = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.dispatched_at.is_(None))
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+        ).all()
+        for row in rows:
+            click.echo(
+                f"{row.id}  {row.created_at.isoformat(timespec='seconds')}  {row.job}  "
+                f"tenant={row.tenant_id or '-'}  key={row.coalesce_key or '-'}  "
+                f"attempts={row.attempts}  {row.last_error or ''}".rstrip()
+            )
+        click.echo(f"{len(rows)} pending outbox row(s)")
+    if not _settings().redis_url:
+        click.echo(IN_PROCESS)
+
+
 # serve
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 
 class DomainError(Exception):
@@ -28,8 +29,26 @@ class Invalid(DomainError):
 
     status = 422
 
-    def __init__(self, errors: Mapping[str, str | list[str]]) -> None:
-        self.errors = {k: [v] if isinstance(v, str) else list(v) for k, v in errors.items()}
-        super().__init__(
-            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items())
-        )
+    def __init__(self, errors: Mapping[str, Any]) -> None:
+        # a nested mapping names an item of a list body: {"2": {"member_id": "..."}}
+        self.errors = {str(k): _listed(v) for k, v in errors.items()}
+        super().__init__("; ".join(_flattened(self.errors)))
+
+
+def _listed(value: Any) -> Any:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return {str(k): _listed(v) for k, v in value.items()}
+    return list(value)
+
+
+def _flattened(errors: Mapping[str, Any], prefix: str = "") -> list[str]:
+    lines: list[str] = []
+    for key, value in errors.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, Mapping):
+            lines += _flattened(value, name)
+        else:
+            lines.append(f"{name}: {' '.join(value)}")
+    return lines

@@ -9,6 +9,9 @@ from sqlalchemy.orm import Session
 
 from workers.models import OutboxMessage
 
+# set on a session that recorded work, so the in-process mode knows to run it after commit
+RECORDED_KEY = "pmsc.outbox.recorded"
+
 
 def record(
     session: Session,
@@ -26,4 +29,5 @@ def record(
         job=job, queue=queue, tenant_id=tenant_id, payload=payload or {}, coalesce_key=coalesce_key
     )
     session.add(message)
+    session.info[RECORDED_KEY] = True
     return message

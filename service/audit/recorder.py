@@ -4,6 +4,7 @@ transaction: a write that commits has its event, one that rolls back leaves none
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import enum
 import uuid
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ def set_actor(session: Session, actor: Mapping[str, str | None]) -> None:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, uuid.UUID | decimal.Decimal):
         return str(value)
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()

@@ -15,6 +15,10 @@ class Action(enum.StrEnum):
     USERS_READ = "users:read"  # accounts that have signed in, to grant them roles
     ZONE_GRANTS_READ = "zone-grants:read"
     ZONE_GRANTS_WRITE = "zone-grants:write"  # any branch role, in any branch
+    TRAINING_TARGETS_READ = "training-targets:read"
+    TRAINING_TARGETS_WRITE = "training-targets:write"
+    ZONE_ACTIVITIES_READ = "zone-activities:read"  # and each branch's registration counts
+    ZONE_ACTIVITIES_WRITE = "zone-activities:write"
     # branch level
     MEMBERS_READ = "members:read"
     MEMBERS_WRITE = "members:write"
@@ -26,6 +30,12 @@ class Action(enum.StrEnum):
     GRANTS_WRITE = "grants:write"  # the `branch:member` role only, in one's own branch
     API_TOKENS_READ = "api-tokens:read"
     API_TOKENS_WRITE = "api-tokens:write"
+    ACTIVITIES_READ = "activities:read"  # and their attendance
+    ACTIVITIES_WRITE = "activities:write"
+    ATTENDANCE_WRITE = "attendance:write"
+    TRAINING_READ = "training:read"  # the branch's training-hours summary
+    REGISTRATIONS_READ = "registrations:read"  # open zone activities, the branch's registrations
+    REGISTRATIONS_WRITE = "registrations:write"  # and their attendance
 
 
 ZONE_ACTIONS = frozenset(
@@ -36,6 +46,10 @@ ZONE_ACTIONS = frozenset(
         Action.USERS_READ,
         Action.ZONE_GRANTS_READ,
         Action.ZONE_GRANTS_WRITE,
+        Action.TRAINING_TARGETS_READ,
+        Action.TRAINING_TARGETS_WRITE,
+        Action.ZONE_ACTIVITIES_READ,
+        Action.ZONE_ACTIVITIES_WRITE,
     }
 )
 
@@ -54,6 +68,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.USERS_READ: _ADMIN,
     Action.ZONE_GRANTS_READ: _ADMIN,
     Action.ZONE_GRANTS_WRITE: _ADMIN,
+    Action.TRAINING_TARGETS_READ: _ZONE_STAFF,
+    Action.TRAINING_TARGETS_WRITE: _ADMIN,
+    Action.ZONE_ACTIVITIES_READ: _ZONE_STAFF,
+    Action.ZONE_ACTIVITIES_WRITE: _ADMIN,
     Action.MEMBERS_READ: _READERS,
     Action.MEMBERS_WRITE: _WRITERS,
     Action.MEMBERS_REVEAL: _WRITERS,
@@ -64,6 +82,12 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.GRANTS_WRITE: _BRANCH_ADMIN,
     Action.API_TOKENS_READ: _BRANCH_ADMIN,
     Action.API_TOKENS_WRITE: _BRANCH_ADMIN,
+    Action.ACTIVITIES_READ: _READERS,
+    Action.ACTIVITIES_WRITE: _WRITERS,
+    Action.ATTENDANCE_WRITE: _WRITERS,
+    Action.TRAINING_READ: _READERS,
+    Action.REGISTRATIONS_READ: _READERS,
+    Action.REGISTRATIONS_WRITE: _WRITERS,
 }
 
 

@@ -434,9 +434,11 @@ def test_zone_roles_never_get_branch_actions(action):
 def test_zone_admin_writes_the_register_and_zone_viewer_only_reads_it():
     admin, viewer = principal("pmsc:zone:admin"), principal("pmsc:zone:viewer")
     assert all(is_allowed(admin, action) for action in ZONE_ACTIONS)
-    assert is_allowed(viewer, Action.TENANTS_READ)
-    for action in ZONE_ACTIONS - {Action.TENANTS_READ}:
-        # the register's details only: no writes, audit log, accounts or grants
+    reads = {Action.TENANTS_READ, Action.TRAINING_TARGETS_READ, Action.ZONE_ACTIVITIES_READ}
+    for action in reads:
+        assert is_allowed(viewer, action), action
+    for action in ZONE_ACTIONS - reads:
+        # the register, targets and zone activities only: no writes, audit log, accounts, grants
         assert not is_allowed(viewer, action), action
 
 
@@ -450,6 +452,8 @@ def test_branch_member_reads_but_cannot_write_or_reveal_members():
     member = principal("pmsc:branch:hengtong-optics:member")
     assert is_allowed(member, Action.MEMBERS_READ, "hengtong-optics")
     assert is_allowed(member, Action.PARTY_GROUPS_READ, "hengtong-optics")
+    for action in (Action.ACTIVITIES_READ, Action.TRAINING_READ, Action.REGISTRATIONS_READ):
+        assert is_allowed(member, action, "hengtong-optics"), action
     for action in (
         Action.MEMBERS_WRITE,
         Action.MEMBERS_REVEAL,
@@ -459,6 +463,9 @@ def test_branch_member_reads_but_cannot_write_or_reveal_members():
         Action.GRANTS_WRITE,
         Action.API_TOKENS_READ,
         Action.API_TOKENS_WRITE,
+        Action.ACTIVITIES_WRITE,
+        Action.ATTENDANCE_WRITE,
+        Action.REGISTRATIONS_WRITE,
     ):
         assert not is_allowed(member, action, "hengtong-optics"), action
 
@@ -471,8 +478,21 @@ def token(role: Role) -> Principal:
 
 def test_api_tokens_read_or_write_the_roster_and_manage_nothing():
     reader, writer = token(Role.TOKEN_READ), token(Role.TOKEN_READ_WRITE)
-    roster = {Action.MEMBERS_READ, Action.PARTY_GROUPS_READ}
-    writes = {Action.MEMBERS_WRITE, Action.MEMBERS_REVEAL, Action.PARTY_GROUPS_WRITE}
+    roster = {
+        Action.MEMBERS_READ,
+        Action.PARTY_GROUPS_READ,
+        Action.ACTIVITIES_READ,
+        Action.TRAINING_READ,
+        Action.REGISTRATIONS_READ,
+    }
+    writes = {
+        Action.MEMBERS_WRITE,
+        Action.MEMBERS_REVEAL,
+        Action.PARTY_GROUPS_WRITE,
+        Action.ACTIVITIES_WRITE,
+        Action.ATTENDANCE_WRITE,
+        Action.REGISTRATIONS_WRITE,
+    }
     for action in Action:
         assert is_allowed(reader, action, "hengtong-optics") == (action in roster), action
         assert is_allowed(writer, action, "hengtong-optics") == (action in roster | writes)

@@ -177,7 +177,7 @@ class Walker:
 @dataclass
 class Call:
     path: str
-    json: dict | None = None
+    json: dict | list | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -322,6 +322,65 @@ def _delete_group(w: World) -> Call:
     return Call(w.t(f"/party-groups/{fresh['id']}"), headers=_if_match(fresh))
 
 
+PAST = "2025-03-01T09:00:00+08:00"
+PAST_END = "2025-03-01T11:00:00+08:00"
+ACTIVITY = {
+    "kind": "training",
+    "title": "党务知识培训",
+    "starts_at": PAST,
+    "ends_at": PAST_END,
+    "study_hours": 2,
+}
+
+
+def _activity(w: World, status: str = "held") -> dict:
+    return w.created(w.admin_a.post(w.t("/activities"), json={**ACTIVITY, "status": status}))
+
+
+def _zone_activity(w: World) -> dict:
+    return w.created(w.zone_admin.post("/api/v1/zone/activities", json=ACTIVITY))
+
+
+def _registration(w: World, held: bool = False) -> tuple[dict, dict]:
+    activity = _zone_activity(w)
+    member = w.fresh_member()
+    url = w.t(f"/zone-activities/{activity['id']}/registrations")
+    registration = w.created(w.admin_a.post(url, json={"member_id": member["id"]}))
+    if held:
+        marked = w.zone_admin.patch(
+            f"/api/v1/zone/activities/{activity['id']}",
+            json={"status": "held"},
+            headers=_if_match(activity),
+        )
+        assert marked.status_code == 200, marked.json
+    return activity, registration
+
+
+def _registration_call(w: World, held: bool, body: dict | None = None) -> Call:
+    activity, registration = _registration(w, held)
+    return Call(w.t(f"/zone-activities/{activity['id']}/registrations/{registration['id']}"), body)
+
+
+def _attendance_one(w: World, record: bool) -> Call:
+    activity = _activity(w)
+    url = w.t(f"/activities/{activity['id']}/attendance/{w.member['id']}")
+    if record:
+        assert w.admin_a.put(url, json={"status": "present"}).status_code == 200
+        return Call(url)
+    return Call(url, {"status": "excused", "reason": "出差"})
+
+
+def _patch_activity(w: World) -> Call:
+    fresh = _activity(w, "planned")
+    return Call(w.t(f"/activities/{fresh['id']}"), {"place": "会议室"}, _if_match(fresh))
+
+
+def _patch_zone_activity(w: World) -> Call:
+    fresh = _zone_activity(w)
+    url = f"/api/v1/zone/activities/{fresh['id']}"
+    return Call(url, {"place": "党群服务中心"}, _if_match(fresh))
+
+
 def _grant_body(w: World, role: str = "branch:member", by: str = "username") -> dict:
     user = w.fresh_user()
     return {by: str(user.id) if by == "user_id" else user.username, "role": role}
@@ -343,6 +402,21 @@ REQUESTS: dict[Operation, Callable[[World], Call]] = {
     ),
     ("GET", "/api/v1/zone/users"): lambda w: Call("/api/v1/zone/users?q=user-"),
     ("GET", "/api/v1/zone/audit"): lambda w: Call("/api/v1/zone/audit"),
+    ("GET", "/api/v1/zone/activities"): lambda w: Call("/api/v1/zone/activities"),
+    ("POST", "/api/v1/zone/activities"): lambda w: Call("/api/v1/zone/activities", ACTIVITY),
+    ("GET", "/api/v1/zone/activities/{activity_id}"): lambda w: Call(
+        f"/api/v1/zone/activities/{_zone_activity(w)['id']}"
+    ),
+    ("PATCH", "/api/v1/zone/activities/{activity_id}"): _patch_zone_activity,
+    ("GET", "/api/v1/zone/activities/{activity_id}/registrations"): lambda w: Call(
+        f"/api/v1/zone/activities/{_registration(w)[0]['id']}/registrations"
+    ),
+    ("GET", "/api/v1/zone/training-targets"): lambda w: Call(
+        "/api/v1/zone/training-targets?year=2090"
+    ),
+    ("PUT", "/api/v1/zone/training-targets/{year}"): lambda w: Call(
+        "/api/v1/zone/training-targets/2090", [{"category": "party-member", "hours": 40}]
+    ),
     # branch A
     ("GET", "/api/v1/t/{tenant_slug}/members"): lambda w: Call(w.t("/members?page_size=100")),
     ("POST", "/api/v1/t/{tenant_slug}/members"): lambda w: Call(w.t("/members"), worker("新人")),
@@ -361,6 +435,49 @@ REQUESTS: dict[Operation, Callable[[World], Call]] = {
     ("PATCH", "/api/v1/t/{tenant_slug}/party-groups/{group_id}"): _patch_group,
     ("DELETE", "/api/v1/t/{tenant_slug}/party-groups/{group_id}"): _delete_group,
     ("GET", "/api/v1/t/{tenant_slug}/audit"): lambda w: Call(w.t("/audit")),
+    ("GET", "/api/v1/t/{tenant_slug}/activities"): lambda w: Call(w.t("/activities")),
+    ("POST", "/api/v1/t/{tenant_slug}/activities"): lambda w: Call(w.t("/activities"), ACTIVITY),
+    ("GET", "/api/v1/t/{tenant_slug}/activities/{activity_id}"): lambda w: Call(
+        w.t(f"/activities/{_activity(w)['id']}")
+    ),
+    ("PATCH", "/api/v1/t/{tenant_slug}/activities/{activity_id}"): _patch_activity,
+    ("DELETE", "/api/v1/t/{tenant_slug}/activities/{activity_id}"): lambda w: Call(
+        w.t(f"/activities/{(a := _activity(w))['id']}"), headers=_if_match(a)
+    ),
+    ("GET", "/api/v1/t/{tenant_slug}/activities/{activity_id}/attendance"): lambda w: Call(
+        w.t(f"/activities/{_activity(w)['id']}/attendance")
+    ),
+    ("PUT", "/api/v1/t/{tenant_slug}/activities/{activity_id}/attendance"): lambda w: Call(
+        w.t(f"/activities/{_activity(w)['id']}/attendance"),
+        [{"member_id": w.member["id"], "status": "present"}],
+    ),
+    (
+        "PUT",
+        "/api/v1/t/{tenant_slug}/activities/{activity_id}/attendance/{member_id}",
+    ): lambda w: _attendance_one(w, record=False),
+    (
+        "DELETE",
+        "/api/v1/t/{tenant_slug}/activities/{activity_id}/attendance/{member_id}",
+    ): lambda w: _attendance_one(w, record=True),
+    ("GET", "/api/v1/t/{tenant_slug}/training/summary"): lambda w: Call(
+        w.t("/training/summary?year=2025")
+    ),
+    ("GET", "/api/v1/t/{tenant_slug}/zone-activities"): lambda w: Call(w.t("/zone-activities")),
+    ("GET", "/api/v1/t/{tenant_slug}/zone-activities/{activity_id}/registrations"): lambda w: Call(
+        w.t(f"/zone-activities/{_zone_activity(w)['id']}/registrations")
+    ),
+    ("POST", "/api/v1/t/{tenant_slug}/zone-activities/{activity_id}/registrations"): lambda w: Call(
+        w.t(f"/zone-activities/{_zone_activity(w)['id']}/registrations"),
+        {"member_id": w.fresh_member()["id"]},
+    ),
+    (
+        "PUT",
+        "/api/v1/t/{tenant_slug}/zone-activities/{activity_id}/registrations/{registration_id}",
+    ): lambda w: _registration_call(w, held=True, body={"attendance": "present"}),
+    (
+        "DELETE",
+        "/api/v1/t/{tenant_slug}/zone-activities/{activity_id}/registrations/{registration_id}",
+    ): lambda w: _registration_call(w, held=False),
     ("GET", "/api/v1/t/{tenant_slug}/grants"): lambda w: Call(w.t("/grants")),
     ("POST", "/api/v1/t/{tenant_slug}/grants"): lambda w: Call(w.t("/grants"), _grant_body(w)),
     ("DELETE", "/api/v1/t/{tenant_slug}/grants/{grant_id}"): lambda w: Call(

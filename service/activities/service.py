@@ -1,0 +1,322 @@
+"""The rules of a branch's activities and attendance. Plain functions: the session and tenant come
+in, nothing commits (the request or the command owns the transaction).
+
+Rules (each refusal names the field):
+* `ends_at` is not before `starts_at`; both carry a UTC offset (the schema refuses naive ones);
+* `consultation_topic` is required for a consultation and only for one; `festival` only for a
+  cultural or sports activity; `training_topic` only for a training session or expert lecture;
+* an activity starting in the future cannot be `held`;
+* once an activity has attendance it stays `held` (409: clear its attendance first), and it
+  cannot be deleted (409) - attendance feeds training hours and the zone's figures;
+* attendance is recorded only for held activities (422 naming `status`), only for the branch's
+  own members, `excused` needs a reason; a batch replaces the whole record, all or nothing.
+
+Every write that changes what the zone's rollups show records an outbox message in the same
+transaction (`mark_branch_changed`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.activities.models import (
+    Activity,
+    ActivityKind,
+    ActivityStatus,
+    Attendance,
+    AttendanceStatus,
+    ZoneActivity,
+)
+from service.errors import Conflict, Invalid, NotFound
+from service.members.models import Member
+from tenants.orm import utcnow
+from workers import outbox
+
+TRAINING_KINDS = frozenset({ActivityKind.TRAINING, ActivityKind.EXPERT_LECTURE})
+ATTENDED = (AttendanceStatus.PRESENT, AttendanceStatus.LATE)
+
+
+def mark_branch_changed(session: Session, *, tenant_id: uuid.UUID) -> None:
+    """Ask for the branch's rollup to be recomputed once this transaction commits."""
+    outbox.record(
+        session,
+        job="rollups.recompute_branch",
+        queue="rollups",
+        tenant_id=tenant_id,
+        coalesce_key=f"rollups:{tenant_id}",
+    )
+
+
+def mark_zone_changed(session: Session) -> None:
+    """Ask for every branch's rollup to be recomputed once this transaction commits."""
+    outbox.record(
+        session, job="rollups.recompute_zone", queue="rollups", coalesce_key="rollups:zone"
+    )
+
+
+# activities
+
+
+@dataclass(frozen=True)
+class ActivityFilters:
+    kind: ActivityKind | None = None
+    status: ActivityStatus | None = None
+    starts_from: datetime | None = None
+    starts_before: datetime | None = None
+
+
+def list_activities(
+    session: Session, *, tenant_id: uuid.UUID, filters: ActivityFilters, offset: int, limit: int
+) -> tuple[list[Activity], int]:
+    """The branch's activities matching `filters`, newest first, and how many match in all."""
+    query = select(Activity).where(Activity.tenant_id == tenant_id)
+    if filters.kind:
+        query = query.where(Activity.kind == filters.kind)
+    if filters.status:
+        query = query.where(Activity.status == filters.status)
+    if filters.starts_from:
+        query = query.where(Activity.starts_at >= filters.starts_from)
+    if filters.starts_before:
+        query = query.where(Activity.starts_at < filters.starts_before)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Activity.starts_at.desc(), Activity.id.desc()).offset(offset).limit(limit)
+    )
+    return list(rows), total
+
+
+def get_activity(session: Session, *, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> Activity:
+    """One activity of the branch; `NotFound` otherwise (also for another branch's)."""
+    activity = session.scalar(
+        select(Activity).where(Activity.tenant_id == tenant_id, Activity.id == activity_id)
+    )
+    if activity is None:
+        raise NotFound(f"No activity {activity_id} in this branch.")
+    return activity
+
+
+def create_activity(
+    session: Session, *, tenant_id: uuid.UUID, fields: Mapping[str, Any]
+) -> Activity:
+    """Add an activity after checking its rules."""
+    activity = Activity(tenant_id=tenant_id, **_with_defaults(fields))
+    check_activity(activity)
+    session.add(activity)
+    session.flush()
+    mark_branch_changed(session, tenant_id=tenant_id)
+    return activity
+
+
+def update_activity(
+    session: Session, *, activity: Activity, changes: Mapping[str, Any]
+) -> Activity:
+    """Change an activity; the result must still satisfy the rules."""
+    with session.no_autoflush:
+        for name, value in changes.items():
+            setattr(activity, name, value)
+        check_activity(activity)
+        if activity.status != ActivityStatus.HELD and _attendance_count(session, activity):
+            raise Conflict(
+                "The activity has attendance recorded: it stays held. Clear its attendance "
+                "first to mark it planned or cancelled."
+            )
+    session.flush()
+    mark_branch_changed(session, tenant_id=activity.tenant_id)
+    return activity
+
+
+def delete_activity(session: Session, *, activity: Activity) -> None:
+    """Delete an activity without attendance (one with attendance is a `Conflict`)."""
+    if _attendance_count(session, activity):
+        raise Conflict("The activity has attendance recorded; clear its attendance first.")
+    tenant_id = activity.tenant_id
+    session.delete(activity)
+    session.flush()
+    mark_branch_changed(session, tenant_id=tenant_id)
+
+
+def _with_defaults(fields: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(fields)
+    out.setdefault("status", ActivityStatus.PLANNED)
+    out.setdefault("study_hours", 0)
+    return out
+
+
+def check_activity(a: Activity | ZoneActivity, *, now: datetime | None = None) -> None:
+    """The rules across an activity's fields (a branch's or the zone's); `Invalid` naming each
+    offending field."""
+    errors: dict[str, str] = {}
+    if a.starts_at and a.ends_at and a.ends_at < a.starts_at:
+        errors["ends_at"] = "Must not be before starts_at."
+    if a.kind == ActivityKind.CONSULTATION and a.consultation_topic is None:
+        errors["consultation_topic"] = "A consultation is on health, psychology or law."
+    if a.kind != ActivityKind.CONSULTATION and a.consultation_topic is not None:
+        errors["consultation_topic"] = "Only a consultation has a topic; leave it empty."
+    if a.kind != ActivityKind.CULTURAL_SPORTS and a.festival is not None:
+        errors["festival"] = "Only a cultural or sports activity marks a festival."
+    if a.kind not in TRAINING_KINDS and a.training_topic is not None:
+        errors["training_topic"] = "Only a training session or expert lecture has one."
+    if a.status == ActivityStatus.HELD and a.starts_at > (now or utcnow()):
+        errors["status"] = "An activity that starts in the future cannot be held yet."
+    if errors:
+        raise Invalid(errors)
+
+
+def _attendance_count(session: Session, activity: Activity) -> int:
+    return (
+        session.scalar(
+            select(func.count(Attendance.id)).where(
+                Attendance.tenant_id == activity.tenant_id, Attendance.activity_id == activity.id
+            )
+        )
+        or 0
+    )
+
+
+# attendance
+
+
+def list_attendance(session: Session, *, activity: Activity) -> list[tuple[Attendance, str]]:
+    """The activity's attendance with each member's name, by name."""
+    rows = session.execute(
+        select(Attendance, Member.name)
+        .join(
+            Member,
+            (Member.tenant_id == Attendance.tenant_id) & (Member.id == Attendance.member_id),
+        )
+        .where(Attendance.tenant_id == activity.tenant_id, Attendance.activity_id == activity.id)
+        .order_by(Member.name, Member.id)
+    )
+    return [(attendance, name) for attendance, name in rows]
+
+
+def replace_attendance(
+    session: Session, *, activity: Activity, items: Sequence[Mapping[str, Any]]
+) -> list[tuple[Attendance, str]]:
+    """Replace the activity's whole attendance record by `items`; every item is checked before
+    anything is written, so a refused batch changes nothing."""
+    _require_held(activity)
+    names = _member_names(
+        session, tenant_id=activity.tenant_id, ids=[i["member_id"] for i in items]
+    )
+    errors: dict[str, dict[str, str]] = {}
+    seen: set[uuid.UUID] = set()
+    for index, item in enumerate(items):
+        member_id = item["member_id"]
+        if member_id not in names:
+            errors[str(index)] = {"member_id": "No such member in this branch."}
+        elif member_id in seen:
+            errors[str(index)] = {"member_id": "This member appears twice in the list."}
+        else:
+            problem = _reason_problem(item)
+            if problem:
+                errors[str(index)] = {"reason": problem}
+        seen.add(member_id)
+    if errors:
+        raise Invalid(errors)
+    existing = {
+        a.member_id: a
+        for a in session.scalars(
+            select(Attendance).where(
+                Attendance.tenant_id == activity.tenant_id, Attendance.activity_id == activity.id
+            )
+        )
+    }
+    for member_id, record in existing.items():
+        if member_id not in seen:
+            session.delete(record)
+    for item in items:
+        record = existing.get(item["member_id"])
+        if record is None:
+            record = Attendance(
+                tenant_id=activity.tenant_id, activity_id=activity.id, member_id=item["member_id"]
+            )
+            session.add(record)
+        record.status = item["status"]
+        record.reason = item.get("reason")
+    session.flush()
+    mark_branch_changed(session, tenant_id=activity.tenant_id)
+    return list_attendance(session, activity=activity)
+
+
+def set_attendance(
+    session: Session, *, activity: Activity, member_id: uuid.UUID, fields: Mapping[str, Any]
+) -> tuple[Attendance, str]:
+    """Record (or change) one member's attendance at a held activity."""
+    _require_held(activity)
+    names = _member_names(session, tenant_id=activity.tenant_id, ids=[member_id])
+    if member_id not in names:
+        raise NotFound(f"No member {member_id} in this branch.")
+    problem = _reason_problem(fields)
+    if problem:
+        raise Invalid({"reason": problem})
+    record = _attendance_of(session, activity=activity, member_id=member_id)
+    if record is None:
+        record = Attendance(
+            tenant_id=activity.tenant_id, activity_id=activity.id, member_id=member_id
+        )
+        session.add(record)
+    record.status = fields["status"]
+    record.reason = fields.get("reason")
+    session.flush()
+    mark_branch_changed(session, tenant_id=activity.tenant_id)
+    return record, names[member_id]
+
+
+def clear_attendance(session: Session, *, activity: Activity, member_id: uuid.UUID) -> None:
+    """Remove one member's attendance record; `NotFound` if there is none."""
+    record = _attendance_of(session, activity=activity, member_id=member_id)
+    if record is None:
+        raise NotFound(f"No attendance of member {member_id} at this activity.")
+    session.delete(record)
+    session.flush()
+    mark_branch_changed(session, tenant_id=activity.tenant_id)
+
+
+def _attendance_of(
+    session: Session, *, activity: Activity, member_id: uuid.UUID
+) -> Attendance | None:
+    return session.scalar(
+        select(Attendance).where(
+            Attendance.tenant_id == activity.tenant_id,
+            Attendance.activity_id == activity.id,
+            Attendance.member_id == member_id,
+        )
+    )
+
+
+def _require_held(activity: Activity) -> None:
+    if activity.status != ActivityStatus.HELD:
+        raise Invalid(
+            {
+                "status": f"The activity is {activity.status.value}: attendance is recorded "
+                "only for held activities."
+            }
+        )
+
+
+def _reason_problem(item: Mapping[str, Any]) -> str | None:
+    if item["status"] == AttendanceStatus.EXCUSED and not item.get("reason"):
+        return "An excused absence needs a reason."
+    return None
+
+
+def _member_names(
+    session: Session, *, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    return dict(
+        session.execute(
+            select(Member.id, Member.name).where(
+                Member.tenant_id == tenant_id, Member.id.in_(set(ids))
+            )
+        ).all()
+    )
