@@ -10,6 +10,7 @@ from service.activities.models import (
 )
 from service.audit.models import TenantAuditEvent, ZoneAuditEvent
 from service.members.models import Member, PartyGroup
+from service.rollups.models import BranchRollup, MeetingRequirement, RankingWeight
 from tenants.orm import Base
 from tenants.registry import Tenant
 from workers.models import OutboxMessage
@@ -20,9 +21,12 @@ __all__ = [
     "Activity",
     "ApiToken",
     "Attendance",
+    "BranchRollup",
+    "MeetingRequirement",
     "Member",
     "OutboxMessage",
     "PartyGroup",
+    "RankingWeight",
     "RoleGrant",
     "Tenant",
     "TenantAuditEvent",
