@@ -82,6 +82,9 @@ def _register_api(api) -> None:
     from service.auth.api import blp as me_blp
     from service.branches.api import blp as branches_blp
     from service.members.api import blp as members_blp
+    from service.rollups.rankings_api import blp as standing_blp
+    from service.rollups.rankings_api import zone_blp as zone_rankings_blp
+    from service.rollups.schedule_api import blp as meeting_schedule_blp
 
     for blueprint in (
         me_blp,
@@ -93,5 +96,8 @@ def _register_api(api) -> None:
         branch_blp,
         zone_activities_blp,
         activities_blp,
+        meeting_schedule_blp,
+        zone_rankings_blp,
+        standing_blp,
     ):
         api.register_blueprint(blueprint)

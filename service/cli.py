@@ -393,6 +393,37 @@ def jobs_pending() -> None:
         click.echo(IN_PROCESS)
 
 
+# rollups
+
+
+@cli.group("rollups")
+def rollups_group() -> None:
+    """The zone's read models: each branch's figures per year and month."""
+
+
+@rollups_group.command("recompute")
+@click.option(
+    "--tenant", "slug", help="only this branch (by slug); default every active or archived one"
+)
+@with_appcontext
+def rollups_recompute(slug: str | None) -> None:
+    """Recompute the branches' rollups here and now (the current and previous year)."""
+    from service.rollups.jobs import recompute_tenants
+
+    _check_database(_settings().database_url)
+    _check_schema(_settings().database_url)
+    report = recompute_tenants([slug] if slug else None)
+    if slug and not report.branches and not report.failed:
+        raise click.ClickException(f"no branch {slug!r}")
+    click.echo(
+        f"recomputed {report.branches} branch(es), {report.rows} row(s) in {report.seconds:.2f} s"
+    )
+    for failed, error in report.failed.items():
+        click.echo(f"failed: {failed}: {error}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
 # serve
 
 

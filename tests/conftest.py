@@ -102,9 +102,11 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture(scope="session")
+# a database per test module and backend: zone-wide work (a recompute over every branch) then
+# costs what a module's own branches cost, not what the whole suite has piled up
+@pytest.fixture(scope="module")
 def app_env(backend: str, issuer: TestIssuer, tmp_path_factory) -> Iterator[dict[str, str]]:
-    """The environment of the session's app, with its database migrated to head."""
+    """The environment of the module's app, with its own database migrated to head."""
     from service import schema_migrations
 
     env, name = environment(
@@ -120,7 +122,7 @@ def app_env(backend: str, issuer: TestIssuer, tmp_path_factory) -> Iterator[dict
         drop_pg_database(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app(app_env: dict[str, str]):
     application = create_app(app_env)
     yield application

@@ -24,7 +24,7 @@ from workers.queues import QUEUE_NAMES
 log = logging.getLogger(__name__)
 
 # modules whose import registers the product's jobs: a domain adds its `jobs` module here
-JOB_MODULES: list[str] = ["workers.housekeeping"]
+JOB_MODULES: list[str] = ["workers.housekeeping", "service.rollups.jobs"]
 # rq retries a failing job after these delays (seconds); then it lands in the failed registry
 DEFAULT_RETRY_INTERVALS: tuple[int, ...] = (5, 30, 120)
 

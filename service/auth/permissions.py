@@ -17,8 +17,12 @@ class Action(enum.StrEnum):
     ZONE_GRANTS_WRITE = "zone-grants:write"  # any branch role, in any branch
     TRAINING_TARGETS_READ = "training-targets:read"
     TRAINING_TARGETS_WRITE = "training-targets:write"
+    MEETING_SCHEDULE_READ = "meeting-schedule:read"  # the required meetings rollups count
+    MEETING_SCHEDULE_WRITE = "meeting-schedule:write"
     ZONE_ACTIVITIES_READ = "zone-activities:read"  # and each branch's registration counts
     ZONE_ACTIVITIES_WRITE = "zone-activities:write"
+    RANKINGS_READ = "rankings:read"  # the ranking of branches, and the weights it uses
+    RANKING_WEIGHTS_WRITE = "ranking-weights:write"
     # branch level
     MEMBERS_READ = "members:read"
     MEMBERS_WRITE = "members:write"
@@ -36,6 +40,7 @@ class Action(enum.StrEnum):
     TRAINING_READ = "training:read"  # the branch's training-hours summary
     REGISTRATIONS_READ = "registrations:read"  # open zone activities, the branch's registrations
     REGISTRATIONS_WRITE = "registrations:write"  # and their attendance
+    STANDING_READ = "standing:read"  # the branch's own rank and the zone's medians
 
 
 ZONE_ACTIONS = frozenset(
@@ -48,8 +53,12 @@ ZONE_ACTIONS = frozenset(
         Action.ZONE_GRANTS_WRITE,
         Action.TRAINING_TARGETS_READ,
         Action.TRAINING_TARGETS_WRITE,
+        Action.MEETING_SCHEDULE_READ,
+        Action.MEETING_SCHEDULE_WRITE,
         Action.ZONE_ACTIVITIES_READ,
         Action.ZONE_ACTIVITIES_WRITE,
+        Action.RANKINGS_READ,
+        Action.RANKING_WEIGHTS_WRITE,
     }
 )
 
@@ -70,8 +79,12 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ZONE_GRANTS_WRITE: _ADMIN,
     Action.TRAINING_TARGETS_READ: _ZONE_STAFF,
     Action.TRAINING_TARGETS_WRITE: _ADMIN,
+    Action.MEETING_SCHEDULE_READ: _ZONE_STAFF,
+    Action.MEETING_SCHEDULE_WRITE: _ADMIN,
     Action.ZONE_ACTIVITIES_READ: _ZONE_STAFF,
     Action.ZONE_ACTIVITIES_WRITE: _ADMIN,
+    Action.RANKINGS_READ: _ZONE_STAFF,
+    Action.RANKING_WEIGHTS_WRITE: _ADMIN,
     Action.MEMBERS_READ: _READERS,
     Action.MEMBERS_WRITE: _WRITERS,
     Action.MEMBERS_REVEAL: _WRITERS,
@@ -88,6 +101,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.TRAINING_READ: _READERS,
     Action.REGISTRATIONS_READ: _READERS,
     Action.REGISTRATIONS_WRITE: _WRITERS,
+    Action.STANDING_READ: _READERS,
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_engine(app_env) -> Iterator:
     """The database as its owner (past row-level security), to count outbox rows."""
     engine = create_engine(app_env.get("PMSC_ADMIN_DATABASE_URL") or app_env["PMSC_DATABASE_URL"])

@@ -77,7 +77,7 @@ def _created(response):
     return response
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def writes(app, issuer) -> dict[str, Write]:
     """The six write operations against targets made once per backend."""
     client = app.test_client()
@@ -116,7 +116,7 @@ def writes(app, issuer) -> dict[str, Write]:
     }  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def database_state(app_env) -> Iterator[Callable[[], tuple]]:
     """Row counts and version sums of every table, read as the owner (past row-level security)."""
     engine = create_engine(app_env.get("PMSC_ADMIN_DATABASE_URL") or app_env["PMSC_DATABASE_URL"])

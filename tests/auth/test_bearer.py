@@ -435,6 +435,8 @@ def test_zone_admin_writes_the_register_and_zone_viewer_only_reads_it():
     admin, viewer = principal("pmsc:zone:admin"), principal("pmsc:zone:viewer")
     assert all(is_allowed(admin, action) for action in ZONE_ACTIONS)
     reads = {Action.TENANTS_READ, Action.TRAINING_TARGETS_READ, Action.ZONE_ACTIVITIES_READ}
+    reads |= {Action.MEETING_SCHEDULE_READ}
+    reads |= {Action.RANKINGS_READ}
     for action in reads:
         assert is_allowed(viewer, action), action
     for action in ZONE_ACTIONS - reads:
@@ -484,6 +486,7 @@ def test_api_tokens_read_or_write_the_roster_and_manage_nothing():
         Action.ACTIVITIES_READ,
         Action.TRAINING_READ,
         Action.REGISTRATIONS_READ,
+        Action.STANDING_READ,
     }
     writes = {
         Action.MEMBERS_WRITE,

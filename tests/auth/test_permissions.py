@@ -386,6 +386,13 @@ def _grant_body(w: World, role: str = "branch:member", by: str = "username") -> 
     return {by: str(user.id) if by == "user_id" else user.username, "role": role}
 
 
+def _put_ranking_weights(w: World) -> Call:
+    # the weights the zone already has (the defaults): the walk changes no other test's ranking
+    current = w.zone_admin.get("/api/v1/zone/ranking-weights")
+    assert current.status_code == 200, current.json
+    return Call("/api/v1/zone/ranking-weights", current.json, {"If-Match": current.headers["ETag"]})
+
+
 REQUESTS: dict[Operation, Callable[[World], Call]] = {
     ("GET", "/api/v1/me"): lambda w: Call("/api/v1/me"),
     # zone
@@ -416,6 +423,14 @@ REQUESTS: dict[Operation, Callable[[World], Call]] = {
     ),
     ("PUT", "/api/v1/zone/training-targets/{year}"): lambda w: Call(
         "/api/v1/zone/training-targets/2090", [{"category": "party-member", "hours": 40}]
+    ),
+    ("GET", "/api/v1/zone/rankings"): lambda w: Call("/api/v1/zone/rankings?period=2090"),
+    ("GET", "/api/v1/zone/ranking-weights"): lambda w: Call("/api/v1/zone/ranking-weights"),
+    ("PUT", "/api/v1/zone/ranking-weights"): _put_ranking_weights,
+    ("GET", "/api/v1/zone/meeting-schedule"): lambda w: Call("/api/v1/zone/meeting-schedule"),
+    ("PUT", "/api/v1/zone/meeting-schedule"): lambda w: Call(
+        "/api/v1/zone/meeting-schedule",
+        [{"kind": "committee-meeting", "frequency": "monthly", "times": 1}],
     ),
     # branch A
     ("GET", "/api/v1/t/{tenant_slug}/members"): lambda w: Call(w.t("/members?page_size=100")),
@@ -490,6 +505,7 @@ REQUESTS: dict[Operation, Callable[[World], Call]] = {
     ("DELETE", "/api/v1/t/{tenant_slug}/api-tokens/{token_id}"): lambda w: Call(
         w.t(f"/api-tokens/{w.fresh_token()}")
     ),
+    ("GET", "/api/v1/t/{tenant_slug}/standing"): lambda w: Call(w.t("/standing?period=2090")),
 }
 
 

@@ -60,7 +60,7 @@ def dispose(app) -> None:
         db.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jobs_app(app_env):
     """The session's database, no Redis (jobs run in-process), with the test endpoint."""
     application = build_app(app_env)

@@ -1,0 +1,265 @@
+"""`/api/v1/zone/rankings`, `/api/v1/zone/ranking-weights` (zone) and
+`/api/v1/t/<slug>/standing` (branch): translation only; the rules are in `ranking`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import marshmallow as ma
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import validate
+
+from service.activities.training import current_year
+from service.auth.current import require
+from service.auth.permissions import Action
+from service.database import db
+from service.rollups import ranking
+from service.rollups.models import Indicator
+from service.schema_base import InputSchema
+from tenants.context import Context
+from tenants.isolation import bind_context
+from tenants.registry import EnterpriseType, TenantStatus
+
+zone_blp = Blueprint(
+    "zone_rankings",
+    __name__,
+    url_prefix="/api/v1/zone",
+    description="The ranking of branches by their rollup figures, and the indicators' weights.",
+)
+blp = Blueprint(
+    "standing",
+    __name__,
+    url_prefix="/api/v1/t/<tenant_slug>",
+    description="The branch's own standing in the zone: its rank and the zone's medians.",
+)
+
+NOT_COMPUTED = (
+    "No figures are computed for {period} yet: the rollups have not run for this period "
+    "(reads never start them)."
+)
+
+
+# --- schemas -------------------------------------------------------------------------------------
+
+
+class PeriodQuerySchema(InputSchema):
+    period = ma.fields.String(
+        validate=validate.Regexp(ranking.PERIOD_PATTERN, error=f"Must be {ranking.PERIOD_RULE}."),
+        metadata={"description": "a year (2026) or a month (2026-03); default: the current year"},
+    )
+
+
+class RankingQuerySchema(PeriodQuerySchema):
+    industry = ma.fields.String(validate=validate.Length(max=80))
+    enterprise_type = ma.fields.Enum(EnterpriseType, by_value=True)
+
+
+class FigureSchema(ma.Schema):
+    raw = ma.fields.Float(allow_none=True)
+    numerator = ma.fields.Integer()
+    denominator = ma.fields.Integer()
+    score = ma.fields.Float(allow_none=True)
+    weight = ma.fields.Float()
+    applicable = ma.fields.Boolean()
+
+
+class RankedBranchSchema(ma.Schema):
+    rank = ma.fields.Integer(allow_none=True)
+    slug = ma.fields.String()
+    name = ma.fields.String()
+    industry = ma.fields.String()
+    enterprise_type = ma.fields.String()
+    total = ma.fields.Float(allow_none=True)
+    indicators = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(FigureSchema))
+    computed_at = ma.fields.AwareDateTime()
+
+
+class RankingSchema(ma.Schema):
+    period = ma.fields.String()
+    weights = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Float())
+    branches = ma.fields.List(ma.fields.Nested(RankedBranchSchema))
+    ranked = ma.fields.Integer()
+    without_figures = ma.fields.Integer(
+        metadata={"description": "branches of the compared set with no figures for the period"}
+    )
+    oldest_computed_at = ma.fields.AwareDateTime(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+
+
+class WeightsSchema(InputSchema):
+    """Every indicator's weight (0 to 999.999, not all zero)."""
+
+    class Meta:
+        ordered = True
+
+    meetings = ma.fields.Decimal(required=True, places=3, validate=validate.Range(min=0))
+    attendance = ma.fields.Decimal(required=True, places=3, validate=validate.Range(min=0))
+    training = ma.fields.Decimal(required=True, places=3, validate=validate.Range(min=0))
+    activity = ma.fields.Decimal(required=True, places=3, validate=validate.Range(min=0))
+
+
+class WeightsOutSchema(ma.Schema):
+    meetings = ma.fields.Float()
+    attendance = ma.fields.Float()
+    training = ma.fields.Float()
+    activity = ma.fields.Float()
+
+
+class MedianSchema(ma.Schema):
+    raw = ma.fields.Float(allow_none=True)
+    score = ma.fields.Float(allow_none=True)
+    branches = ma.fields.Integer()
+
+
+class StandingSchema(ma.Schema):
+    period = ma.fields.String()
+    computed = ma.fields.Boolean(metadata={"description": "whether the branch has a rank"})
+    rank = ma.fields.Integer(allow_none=True)
+    ranked = ma.fields.Integer(metadata={"description": "how many branches the zone ranks"})
+    total = ma.fields.Float(allow_none=True)
+    indicators = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(FigureSchema))
+    zone_medians = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(MedianSchema))
+    computed_at = ma.fields.AwareDateTime(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+def _period(query) -> str:
+    return query.get("period") or str(current_year())
+
+
+def _figures(standing: ranking.Standing) -> dict:
+    return {
+        indicator.value: {
+            "raw": ranking.shown(figure.raw, raw=True),
+            "numerator": figure.numerator,
+            "denominator": figure.denominator,
+            "score": ranking.shown(figure.score),
+            "weight": float(figure.weight),
+            "applicable": figure.applicable,
+        }
+        for indicator, figure in standing.indicators.items()
+    }
+
+
+def _weights_view(weights: dict[Indicator, Decimal]) -> dict[str, float]:
+    return {indicator.value: float(weight) for indicator, weight in weights.items()}
+
+
+def _weights_etag(weights: dict[Indicator, Decimal]) -> dict[str, str]:
+    return {indicator.value: str(weight) for indicator, weight in weights.items()}
+
+
+@zone_blp.route("/rankings")
+class Rankings(MethodView):
+    @require(Action.RANKINGS_READ)
+    @zone_blp.arguments(RankingQuerySchema, location="query")
+    @zone_blp.response(200, RankingSchema)
+    def get(self, query):
+        """Active branches ranked by their weighted indicators for `period`; filter by industry
+        and enterprise type (ranked within the filtered set). Every figure shows its numerator,
+        denominator, score and weight. Reads the computed figures; never recomputes."""
+        period = _period(query)
+        result = ranking.rank(
+            db.session,
+            period=period,
+            industry=query.get("industry"),
+            enterprise_type=query.get("enterprise_type"),
+        )
+        return {
+            "period": period,
+            "weights": _weights_view(result.weights),
+            "branches": [
+                {
+                    "rank": s.rank,
+                    "slug": s.slug,
+                    "name": s.name,
+                    "industry": s.industry,
+                    "enterprise_type": s.enterprise_type,
+                    "total": float(s.total) if s.total is not None else None,
+                    "indicators": _figures(s),
+                    "computed_at": s.computed_at,
+                }
+                for s in result.standings
+            ],
+            "ranked": result.ranked,
+            "without_figures": result.without_figures,
+            "oldest_computed_at": result.oldest_computed_at,
+            "note": None if result.standings else NOT_COMPUTED.format(period=period),
+        }
+
+
+@zone_blp.route("/ranking-weights")
+class RankingWeights(MethodView):
+    @require(Action.RANKINGS_READ)
+    @zone_blp.etag
+    @zone_blp.response(200, WeightsOutSchema)
+    def get(self):
+        """Each indicator's weight in the ranking (1 unless the zone set another)."""
+        weights = ranking.weights(db.session)
+        zone_blp.set_etag(_weights_etag(weights))
+        return _weights_view(weights)
+
+    @require(Action.RANKING_WEIGHTS_WRITE)
+    @zone_blp.etag
+    @zone_blp.arguments(WeightsSchema)
+    @zone_blp.response(200, WeightsOutSchema)
+    def put(self, body):
+        """Set every indicator's weight (needs `If-Match`): none negative, not all zero.
+        Audited."""
+        zone_blp.check_etag(_weights_etag(ranking.weights(db.session)))
+        weights = ranking.set_weights(db.session, {Indicator(k): v for k, v in body.items()})
+        zone_blp.set_etag(_weights_etag(weights))
+        return _weights_view(weights)
+
+
+@blp.route("/standing")
+class OwnStanding(MethodView):
+    @require(Action.STANDING_READ)
+    @blp.arguments(PeriodQuerySchema, location="query")
+    @blp.response(200, StandingSchema)
+    def get(self, query):
+        """The branch's rank among the zone's ranked branches, how many there are, its own
+        indicators and the zone's median per indicator. Never another branch's name or id."""
+        period = _period(query)
+        tenant = g.tenant
+        # the zone's rows are read in a session of the zone context of its own; only aggregates
+        # and this branch's own entry leave it
+        zone_session = db.new_session()
+        try:
+            bind_context(zone_session, Context.zone())
+            result = ranking.rank(zone_session, period=period)
+        finally:
+            zone_session.rollback()
+            zone_session.close()
+        own = next((s for s in result.standings if s.tenant_id == tenant.id), None)
+        medians = {
+            indicator.value: {
+                "raw": ranking.shown(median.raw, raw=True),
+                "score": ranking.shown(median.score),
+                "branches": median.branches,
+            }
+            for indicator, median in ranking.medians(result.standings).items()
+        }
+        note = None
+        if tenant.status != TenantStatus.ACTIVE:
+            note = f"Only active branches are ranked; this branch is {tenant.status.value}."
+        elif own is None:
+            note = NOT_COMPUTED.format(period=period)
+        elif own.rank is None:
+            note = "None of this branch's indicators applies for the period: it has no total."
+        return {
+            "period": period,
+            "computed": own is not None and own.rank is not None,
+            "rank": own.rank if own else None,
+            "ranked": result.ranked,
+            "total": float(own.total) if own and own.total is not None else None,
+            "indicators": _figures(own) if own else {},
+            "zone_medians": medians,
+            "computed_at": own.computed_at if own else None,
+            "note": note,
+        }
