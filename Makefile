@@ -30,6 +30,7 @@ test: lint
 # benchmarks: not part of `make test`; figures go to tests/perf/RESULTS.md
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_tenant_creation
+	$(BIN)/python -m tests.perf.bench_rollup_freshness
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

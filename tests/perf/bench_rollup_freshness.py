@@ -118,7 +118,13 @@ def main() -> None:
                 while True:
                     rows = client.get(f"/api/v1/zone/rankings?period={period}", headers=zone).json
                     row = next((r for r in rows["branches"] if r["slug"] == slug), None)
-                    if row and datetime.fromisoformat(row["computed_at"]) >= written:
+                    # the write's own effect: this branch's one attendance record, present or not
+                    attendance = row and row["indicators"]["attendance"]
+                    if (
+                        attendance
+                        and attendance["numerator"] == (1 if status == "present" else 0)
+                        and datetime.fromisoformat(row["computed_at"]) >= written
+                    ):
                         latencies.append(time.perf_counter() - started)
                         break
                     if time.perf_counter() - started > TIMEOUT:
