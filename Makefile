@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(DEV_ENV) $(BIN)/pmsc db upgrade
 	$(DEV_ENV) $(BIN)/pmsc demo --if-empty
+	$(DEV_ENV) $(BIN)/pmsc rollups recompute
 	$(DEV_ENV) $(BIN)/pmsc serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
