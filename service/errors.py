@@ -32,7 +32,7 @@ class Invalid(DomainError):
     def __init__(self, errors: Mapping[str, Any]) -> None:
         # a nested mapping names an item of a list body: {"2": {"member_id": "..."}}
         self.errors = {str(k): _listed(v) for k, v in errors.items()}
-        super().__init__("; ".join(_flattened(self.errors)))
+        super().__init__("; ".join(field_error_lines(self.errors)))
 
 
 def _listed(value: Any) -> Any:
@@ -43,12 +43,16 @@ def _listed(value: Any) -> Any:
     return list(value)
 
 
-def _flattened(errors: Mapping[str, Any], prefix: str = "") -> list[str]:
-    lines: list[str] = []
-    for key, value in errors.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, Mapping):
-            lines += _flattened(value, name)
-        else:
-            lines.append(f"{name}: {' '.join(value)}")
-    return lines
+def field_error_lines(errors: Any, prefix: str = "") -> list[str]:
+    """`{"json": {"name": ["..."]}}` as `["json.name: ..."]`: field errors, one line each, named
+    by their path (also through lists of item errors)."""
+    if isinstance(errors, Mapping):
+        lines: list[str] = []
+        for key, value in errors.items():
+            lines += field_error_lines(value, f"{prefix}.{key}" if prefix else str(key))
+        return lines
+    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        return [f"{prefix}: {' '.join(errors)}"]
+    if isinstance(errors, list):
+        return [line for e in errors for line in field_error_lines(e, prefix)]
+    return [f"{prefix}: {errors}"]

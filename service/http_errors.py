@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from service.errors import DomainError
+from service.errors import DomainError, field_error_lines
 from tenants.errors import SlugTaken, TenantNotFound
 
 log = logging.getLogger(__name__)
@@ -41,19 +41,6 @@ def error_body(code: int, name: str, message: str | None, errors: Any = None) ->
     return body
 
 
-def _flatten(errors: Any, prefix: str = "") -> list[str]:
-    if isinstance(errors, dict):
-        out: list[str] = []
-        for key, value in errors.items():
-            out += _flatten(value, f"{prefix}.{key}" if prefix else str(key))
-        return out
-    if isinstance(errors, list) and all(isinstance(e, str) for e in errors):
-        return [f"{prefix}: {' '.join(errors)}"]
-    if isinstance(errors, list):
-        return [line for e in errors for line in _flatten(e, prefix)]
-    return [f"{prefix}: {errors}"]
-
-
 def schema_name(schema: Any) -> str:
     """OpenAPI component names: `Member`, and `MemberPatch` for the partial schema of PATCH."""
     cls = schema if isinstance(schema, type) else type(schema)
@@ -76,7 +63,7 @@ class Api(SmorestApi):
         errors = data.get("errors") or data.get("messages")
         message = data.get("message")
         if errors and not message:
-            message = "Invalid input: " + "; ".join(_flatten(errors))
+            message = "Invalid input: " + "; ".join(field_error_lines(errors))
         if message is None and error.code not in _DEFAULT_MESSAGES:
             message = error.description
         headers = dict(data.get("headers") or {})
