@@ -36,29 +36,11 @@ from service.activities.models import (
 )
 from service.errors import Conflict, Invalid, NotFound
 from service.members.models import Member
+from service.rollups.triggers import mark_branch_changed
 from tenants.orm import utcnow
-from workers import outbox
 
 TRAINING_KINDS = frozenset({ActivityKind.TRAINING, ActivityKind.EXPERT_LECTURE})
 ATTENDED = (AttendanceStatus.PRESENT, AttendanceStatus.LATE)
-
-
-def mark_branch_changed(session: Session, *, tenant_id: uuid.UUID) -> None:
-    """Ask for the branch's rollup to be recomputed once this transaction commits."""
-    outbox.record(
-        session,
-        job="rollups.recompute_branch",
-        queue="rollups",
-        tenant_id=tenant_id,
-        coalesce_key=f"rollups:{tenant_id}",
-    )
-
-
-def mark_zone_changed(session: Session) -> None:
-    """Ask for every branch's rollup to be recomputed once this transaction commits."""
-    outbox.record(
-        session, job="rollups.recompute_zone", queue="rollups", coalesce_key="rollups:zone"
-    )
 
 
 # activities

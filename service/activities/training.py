@@ -28,9 +28,10 @@ from service.activities.models import (
     ZoneActivity,
     ZoneRegistration,
 )
-from service.activities.service import ATTENDED, mark_zone_changed
+from service.activities.service import ATTENDED
 from service.errors import Invalid
 from service.members.models import Category, Member
+from service.rollups.triggers import mark_zone_changed
 
 ZONE_TIME = timezone(timedelta(hours=8), "CST")
 DEFAULT_TARGETS: dict[Category, Decimal | None] = {

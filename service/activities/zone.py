@@ -25,11 +25,10 @@ from service.activities.models import (
 from service.activities.service import (
     ATTENDED,
     check_activity,
-    mark_branch_changed,
-    mark_zone_changed,
 )
 from service.errors import Conflict, Invalid, NotFound
 from service.members.models import Member
+from service.rollups.triggers import mark_branch_changed, mark_zone_changed
 from tenants.registry import Tenant
 
 # zone side

@@ -15,9 +15,12 @@ from sqlalchemy.orm import Session
 from service.errors import Conflict, Invalid, NotFound
 from service.members.id_card import mask_id_card, mask_phone, parse_id_card
 from service.members.models import Category, Member, PartyGroup, PartyStatus
+from service.rollups.triggers import mark_branch_changed
 from tenants.orm import escape_like
 
 MIN_ADMISSION_AGE = 18  # Party Constitution, article 1
+# the fields the zone's rollups count by: changing one has the branch recomputed
+COUNTED = frozenset({"category", "party_status"})
 
 
 @dataclass(frozen=True)
@@ -62,18 +65,25 @@ def create_member(session: Session, *, tenant_id: uuid.UUID, fields: Mapping[str
     _check(session, member)
     session.add(member)
     session.flush()
+    mark_branch_changed(session, tenant_id=tenant_id)
     return member
 
 
 def update_member(session: Session, *, member: Member, changes: Mapping[str, Any]) -> Member:
     """Change a member's fields; the result must still satisfy the roster's rules."""
-    for name, value in _normalized(changes).items():
+    normalized = _normalized(changes)
+    counted = any(
+        getattr(member, name) != value for name, value in normalized.items() if name in COUNTED
+    )
+    for name, value in normalized.items():
         setattr(member, name, value)
     # no autoflush: the rules' own queries must not write the changed member first (a bad
     # party_group_id would hit the composite foreign key as a 409 instead of the 422 below)
     with session.no_autoflush:
         _check(session, member)
     session.flush()
+    if counted:
+        mark_branch_changed(session, tenant_id=member.tenant_id)
     return member
 
 
@@ -81,6 +91,7 @@ def delete_member(session: Session, *, member: Member) -> None:
     """Remove a member from the roster."""
     session.delete(member)
     session.flush()
+    mark_branch_changed(session, tenant_id=member.tenant_id)
 
 
 def present(member: Member, *, reveal: bool) -> Member | _MaskedMember:

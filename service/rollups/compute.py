@@ -14,8 +14,8 @@ The figures of a period:
 * roster (`members_total`, `party_members`, `party_full`, `party_probationary`,
   `league_members`, `workers`, `others`): the roster as it stands when computed, the same in
   every period (the roster keeps no history). `party_full`/`party_probationary` count party
-  members by `party_status`. Member writes record no outbox message (yet): the roster figures
-  catch up at the branch's next activity or attendance write, or the nightly recompute.
+  members by `party_status`. Adding or removing a member, or changing a member's category or
+  party status, has the branch recomputed (`service.members.service.COUNTED`).
 * `activities_held`, `activities_by_kind`: the branch's activities with status `held` starting
   in the period, in all and `{kind: count}` (kinds with none are left out); planned and cancelled
   ones never count.

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.activities.models import ActivityKind
-from service.activities.service import mark_zone_changed
 from service.errors import Invalid
 from service.rollups.models import DEFAULT_REQUIREMENTS, Frequency, MeetingRequirement
+from service.rollups.triggers import mark_zone_changed
 
 
 @dataclass(frozen=True)

@@ -487,3 +487,36 @@ def test_a_party_group_with_members_cannot_be_deleted(admin, members_url, groups
 def test_a_bad_party_group_is_422_naming_the_field_and_not_created(admin, groups_url, body, field):
     assert_error(admin.post(groups_url, json=body), 422, field)
     assert admin.get(groups_url).json == []
+
+
+# the zone's rollups
+
+
+def test_roster_writes_that_change_the_counts_ask_for_the_branch_recompute(
+    admin, branch, members_url, outbox
+):
+    key = ("rollups.recompute_branch", "rollups", f"rollups:{branch.id}")
+    created = _post(admin, members_url, worker("王芳"))
+    assert outbox(branch) == [key]
+    url = f"{members_url}/{created.json['id']}"
+
+    renamed = admin.patch(
+        url, json={"name": "王芳芳"}, headers={"If-Match": created.headers["ETag"]}
+    )
+    assert renamed.status_code == 200
+    assert outbox(branch) == [key]  # a name is not counted by any figure
+
+    moved = admin.patch(
+        url, json={"category": "league-member"}, headers={"If-Match": renamed.headers["ETag"]}
+    )
+    assert moved.status_code == 200, moved.json
+    assert outbox(branch) == [key] * 2
+
+    assert_error(admin.patch(url, json={"category": "x"}, headers={"If-Match": "*"}), 422)
+    assert admin.delete(url, headers={"If-Match": moved.headers["ETag"]}).status_code == 204
+    assert outbox(branch) == [key] * 3
+
+
+def test_a_refused_member_records_no_rollup_message(admin, branch, members_url, outbox):
+    assert_error(admin.post(members_url, json={**VALID_MEMBER, "gender": "x"}), 422, "gender")
+    assert outbox(branch) == []

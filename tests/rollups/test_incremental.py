@@ -1,6 +1,7 @@
-"""Property (hypothesis, SQLite, a database of its own): after any sequence of activity and
-attendance writes through the service layer — each committed, so its outbox message runs the
-branch's recompute in-process — the stored rows equal what a full zone recompute writes."""
+"""Property (hypothesis, SQLite, a database of its own): after any sequence of activity,
+attendance and roster writes through the service layer — each committed, so its outbox message
+runs the branch's recompute in-process — the stored rows equal what a full zone recompute
+writes."""
 
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ from service.audit.recorder import set_actor
 from service.config import Settings
 from service.database import db
 from service.errors import DomainError
+from service.members import service as members
 from service.members.models import Member
-from service.members.service import create_member
 from service.rollups.jobs import recompute_tenants
 from tenants import provisioning
 from tenants.context import Context
 from tenants.isolation import bind_context
 from tests.conftest import environment
-from tests.rollups.helpers import figures, recompute
+from tests.rollups.helpers import figures
 
 CST = timezone(timedelta(hours=8))
 KINDS = [ActivityKind.COMMITTEE_MEETING, ActivityKind.GENERAL_MEETING, ActivityKind.TRAINING]
@@ -76,10 +77,9 @@ def _branch(app) -> uuid.UUID:
         session.close()
         session = _session(Context.tenant(tenant_id))
         for body in PEOPLE:
-            create_member(session, tenant_id=tenant_id, fields=dict(body))
+            members.create_member(session, tenant_id=tenant_id, fields=dict(body))
         session.commit()
         session.close()
-    recompute(app, tenant_id)  # member writes record no outbox message: start from a recompute
     return tenant_id
 
 
@@ -98,6 +98,17 @@ attend = st.tuples(
 restatus = st.tuples(
     st.just("status"), st.integers(0, 1), st.integers(0, 50), st.sampled_from(list(ActivityStatus))
 )
+# a member joins (one of PEOPLE again), changes category or party status, or leaves
+roster = st.tuples(
+    st.just("roster"), st.integers(0, 1), st.integers(0, 50),
+    st.sampled_from(["join", "worker", "league", "full", "probationary", "leave"]),
+)  # fmt: skip
+CHANGES = {
+    "worker": {"category": "worker", "party_status": None},
+    "league": {"category": "league-member", "party_status": None},
+    "full": {"category": "party-member", "party_status": "full"},
+    "probationary": {"category": "party-member", "party_status": "probationary"},
+}
 
 
 def _apply(app, tenant_id: uuid.UUID, op: tuple) -> None:
@@ -115,16 +126,29 @@ def _apply(app, tenant_id: uuid.UUID, op: tuple) -> None:
                 activity = activities.get_activity(
                     session, tenant_id=tenant_id, activity_id=ids[op[2] % len(ids)]
                 )
-                members = list(session.scalars(select(Member.id).order_by(Member.id)))
+                people = list(session.scalars(select(Member.id).order_by(Member.id)))
                 fields = {"status": op[4], "reason": "事假" if op[4] == "excused" else None}
-                activities.set_attendance(
-                    session, activity=activity, member_id=members[op[3]], fields=fields
-                )
+                if people:
+                    member_id = people[op[3] % len(people)]
+                    activities.set_attendance(
+                        session, activity=activity, member_id=member_id, fields=fields
+                    )
             elif ids and op[0] == "status":
                 activity = activities.get_activity(
                     session, tenant_id=tenant_id, activity_id=ids[op[2] % len(ids)]
                 )
                 activities.update_activity(session, activity=activity, changes={"status": op[3]})
+            elif op[0] == "roster":
+                _, _, index, action = op
+                people = list(session.scalars(select(Member).order_by(Member.id)))
+                if action == "join":
+                    body = dict(PEOPLE[index % len(PEOPLE)])
+                    members.create_member(session, tenant_id=tenant_id, fields=body)
+                elif people and action == "leave":
+                    members.delete_member(session, member=people[index % len(people)])
+                elif people and action in CHANGES:
+                    member = people[index % len(people)]
+                    members.update_member(session, member=member, changes=CHANGES[action])
             session.commit()  # the outbox message runs the branch's recompute here
         except DomainError:
             session.rollback()  # a refused write (not held, has attendance): nothing changes
@@ -137,7 +161,7 @@ def _apply(app, tenant_id: uuid.UUID, op: tuple) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(ops=st.lists(st.one_of(create, attend, restatus), min_size=1, max_size=8))
+@given(ops=st.lists(st.one_of(create, attend, restatus, roster), min_size=1, max_size=8))
 def test_the_incremental_rollup_equals_a_full_recompute(own_app, ops):
     branches = [_branch(own_app), _branch(own_app)]
     for op in ops:
