@@ -6,17 +6,21 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import time
 
 from flask import Flask
 
 from workers import jobs, periodic, relay
-from workers.connection import redis_connection
+from workers.connection import redis_connection, redis_ping
 from workers.queues import QUEUE_NAMES, queues
 
 log = logging.getLogger(__name__)
 
 RELAY_INTERVAL = 1.0  # seconds between two relay passes
+# how often rq looks for jobs whose worker died (rq's default is 10 minutes): a job abandoned by
+# a killed worker is retried once its heartbeat has lapsed (about 90 s) and this pass has run
+MAINTENANCE_INTERVAL = 60
 
 
 def relay_loop(app: Flask, redis_url: str, *, interval: float = RELAY_INTERVAL) -> None:
@@ -43,7 +47,9 @@ def relay_loop(app: Flask, redis_url: str, *, interval: float = RELAY_INTERVAL) 
 
 
 def run_worker(app: Flask, redis_url: str, *, burst: bool = False) -> bool:
-    """Work the queues (in priority order) with rq's scheduler, relaying the outbox beside."""
+    """Work the queues (in priority order) with rq's scheduler, relaying the outbox beside.
+    Losing Redis does not end the command: it waits for Redis and starts a new rq worker."""
+    import redis
     from rq import Worker
 
     jobs.use_app(app)
@@ -61,9 +67,47 @@ def run_worker(app: Flask, redis_url: str, *, burst: bool = False) -> bool:
         )
         relayer.start()
     try:
-        worker = Worker([by_name[name] for name in QUEUE_NAMES], connection=connection)
-        return worker.work(with_scheduler=True, burst=burst)
+        while True:
+            worker = Worker(
+                [by_name[name] for name in QUEUE_NAMES],
+                connection=connection,
+                maintenance_interval=MAINTENANCE_INTERVAL,
+            )
+            try:
+                return worker.work(with_scheduler=True, burst=burst)
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                # rq survives an outage while it waits for jobs, not one while it watches a job
+                # or registers itself; the outbox keeps the work meanwhile
+                if burst:
+                    raise
+                log.warning("lost Redis (%s); waiting for it to come back", error)
+                if not _wait_for_redis(redis_url):
+                    return True
+                log.info("Redis is back; starting a new rq worker")
     finally:
         if relayer is not None:
             relayer.terminate()
             relayer.join(5)
+
+
+def _wait_for_redis(redis_url: str, *, longest: float = 30.0) -> bool:
+    """Ping Redis with a growing pause until it answers (True) or SIGTERM/SIGINT asks the
+    command to stop (False): rq's own handlers are gone with the rq worker that gave up."""
+    stopping = []
+    previous = {
+        number: signal.signal(number, lambda *_: stopping.append(True))
+        for number in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        pause = 0.5
+        while not stopping:
+            if redis_ping(redis_url):
+                return True
+            waited_until = time.monotonic() + pause
+            while not stopping and time.monotonic() < waited_until:
+                time.sleep(0.1)  # short naps: a stop request is heard at once
+            pause = min(pause * 2, longest)
+        return False
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -3,8 +3,12 @@ without Redis that carry a test-only write endpoint, and test-only jobs register
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Blueprint, g, request
@@ -174,3 +178,18 @@ def empty_outbox(jobs_app):
         session.execute(delete(OutboxMessage))
         session.commit()
         session.close()
+
+
+PMSC = Path(sys.executable).with_name("pmsc")
+
+
+def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """`pmsc worker`, its output captured (the relay and each job's work horse are its children)."""
+    return subprocess.Popen(
+        [str(PMSC), "worker"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

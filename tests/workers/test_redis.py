@@ -4,15 +4,11 @@ them in the tenant's context, failures are retried with a delay and end in the f
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
-from pathlib import Path
 
 import pytest
 from flask.cli import ScriptInfo
@@ -20,7 +16,15 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from service.cli import cli
 from service.database import db
-from tests.workers.conftest import CALLS, build_app, caller, dispose, outbox_rows, work
+from tests.workers.conftest import (
+    CALLS,
+    build_app,
+    caller,
+    dispose,
+    outbox_rows,
+    start_worker,
+    work,
+)
 from workers import periodic, relay
 from workers.connection import redis_connection
 from workers.queues import queues
@@ -176,9 +180,6 @@ def test_periodic_jobs_are_due_once_per_period(redis_url):
     connection.close()
 
 
-PMSC = Path(sys.executable).with_name("pmsc")
-
-
 def test_pmsc_worker_relays_and_runs_a_job(app_env, redis_url, make_account, tmp_path):
     """The real command: an outbox row for `sessions.purge` is relayed and run by `pmsc worker`
     (forked work horse, separate relay process), then the worker stops on SIGTERM."""
@@ -199,14 +200,7 @@ def test_pmsc_worker_relays_and_runs_a_job(app_env, redis_url, make_account, tmp
             outbox.record(session, job="sessions.purge")
             session.commit()
             session.close()
-        worker = subprocess.Popen(
-            [str(PMSC), "worker"],
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        worker = start_worker(env, tmp_path)
         try:
             deadline = time.monotonic() + 20
             left = None
