@@ -265,28 +265,40 @@ def score_rows(
 # --- one branch's standing, and the zone's medians ----------------------------------------------
 
 
+# a median over fewer branches could give another branch's figure away (with two, a branch
+# knowing its own works out the other's exactly): below this many it is withheld
+MIN_BRANCHES_FOR_MEDIAN = 5
+
+
 @dataclass(frozen=True)
 class Median:
     raw: Fraction | None
     score: Fraction | None
     branches: int  # branches for which the indicator is applicable
+    withheld: bool = False  # too few branches to show it without revealing one
 
 
-def medians(standings: Iterable[Standing]) -> dict[Indicator, Median]:
-    """Per indicator, the median raw figure and score over the branches where it applies."""
+def medians(
+    standings: Iterable[Standing], *, minimum: int = MIN_BRANCHES_FOR_MEDIAN
+) -> dict[Indicator, Median]:
+    """Per indicator, the median raw figure and score over the branches where it applies;
+    withheld (None) when fewer than `minimum` branches have it."""
     applicable: dict[Indicator, list[Figure]] = {i: [] for i in Indicator}
     for standing in standings:
         for indicator, figure in standing.indicators.items():
             if figure.applicable:
                 applicable[indicator].append(figure)
-    return {
-        indicator: Median(
-            raw=statistics.median(f.raw for f in figures) if figures else None,
-            score=statistics.median(f.score for f in figures) if figures else None,
+    result = {}
+    for indicator, figures in applicable.items():
+        if len(figures) < minimum:
+            result[indicator] = Median(None, None, len(figures), withheld=bool(figures))
+            continue
+        result[indicator] = Median(
+            raw=statistics.median(f.raw for f in figures),
+            score=statistics.median(f.score for f in figures),
             branches=len(figures),
         )
-        for indicator, figures in applicable.items()
-    }
+    return result
 
 
 def shown(value: Fraction | None, *, raw: bool = False) -> float | None:

@@ -110,7 +110,14 @@ class WeightsOutSchema(ma.Schema):
 class MedianSchema(ma.Schema):
     raw = ma.fields.Float(allow_none=True)
     score = ma.fields.Float(allow_none=True)
-    branches = ma.fields.Integer()
+    branches = ma.fields.Integer(metadata={"description": "branches the indicator applies to"})
+    withheld = ma.fields.Boolean(
+        metadata={
+            "description": "the median is not shown: fewer than "
+            f"{ranking.MIN_BRANCHES_FOR_MEDIAN} branches have the indicator, so it could "
+            "reveal one branch's figure"
+        }
+    )
 
 
 class StandingSchema(ma.Schema):
@@ -242,6 +249,7 @@ class OwnStanding(MethodView):
                 "raw": ranking.shown(median.raw, raw=True),
                 "score": ranking.shown(median.score),
                 "branches": median.branches,
+                "withheld": median.withheld,
             }
             for indicator, median in ranking.medians(result.standings).items()
         }

@@ -1,5 +1,5 @@
 """`/api/v1/t/<slug>/standing`: a branch's own rank, the number ranked, its own figures and the
-zone's medians — never another branch's name or slug."""
+zone's medians (withheld below five branches) — never another branch's name or slug."""
 
 from __future__ import annotations
 
@@ -52,13 +52,13 @@ def test_a_branch_sees_its_rank_the_count_and_the_zone_medians(zone, as_groups, 
     assert body["computed"] is True and body["note"] is None
     assert body["indicators"]["meetings"]["numerator"] == 10
     assert body["indicators"]["meetings"]["denominator"] == 12
-    medians = body["zone_medians"]
-    # meetings applies to A (10/12) and B (12/12): the median is their mean
-    assert medians["meetings"] == {"raw": 0.9167, "score": 91.67, "branches": 2}
-    assert medians["attendance"] == {"raw": 0.8, "score": 80.0, "branches": 3}
-    assert medians["training"] == {"raw": 0.65, "score": 65.0, "branches": 2}
-    # activity per party member 2, 1, 3: the median is A's 2, scored against the best (3)
-    assert medians["activity"] == {"raw": 2.0, "score": 66.67, "branches": 3}
+    # three branches: every median would come close to naming another branch's figure
+    assert body["zone_medians"] == {
+        "meetings": {"raw": None, "score": None, "branches": 2, "withheld": True},
+        "attendance": {"raw": None, "score": None, "branches": 3, "withheld": True},
+        "training": {"raw": None, "score": None, "branches": 2, "withheld": True},
+        "activity": {"raw": None, "score": None, "branches": 3, "withheld": True},
+    }
 
     text = response.get_data(as_text=True)
     for other in ("B", "C"):
@@ -70,6 +70,33 @@ def test_a_branch_sees_its_rank_the_count_and_the_zone_medians(zone, as_groups, 
     ranked = zone_admin.get("/api/v1/zone/rankings", query_string={"period": period}).json
     row = next(r for r in ranked["branches"] if r["slug"] == branches["A"].slug)
     assert row["indicators"] == body["indicators"] and row["rank"] == body["rank"]
+
+
+FIVE = [
+    {"meetings": (6, 12), "attendance": (10, 20), "training": (2, 4), "activities": (4, 2)},
+    {"meetings": (9, 12), "attendance": (15, 20), "training": (3, 4), "activities": (6, 2)},
+    {"meetings": (12, 12), "attendance": (20, 20), "training": (4, 4), "activities": (2, 2)},
+    {"meetings": (3, 12), "attendance": (5, 20), "training": (1, 4), "activities": (8, 2)},
+    {"meetings": (0, 0), "attendance": (0, 20), "training": (0, 4), "activities": (0, 2)},
+]
+
+
+def test_medians_are_shown_where_five_branches_have_the_indicator(
+    app, make_branch, as_groups, weights_reset
+):
+    period = fresh_period()
+    branches = [make_branch() for _ in FIVE]
+    for branch, figures in zip(branches, FIVE, strict=True):
+        put_rollup(app, branch, period, **figures)
+    body = standing(branch_admin_of(as_groups, branches[0]), branches[0], period).json
+    assert body["zone_medians"] == {
+        # meetings applies to four (the fifth has none due): still withheld
+        "meetings": {"raw": None, "score": None, "branches": 4, "withheld": True},
+        "attendance": {"raw": 0.5, "score": 50.0, "branches": 5, "withheld": False},
+        "training": {"raw": 0.5, "score": 50.0, "branches": 5, "withheld": False},
+        # activities per party member 2, 3, 1, 4, 0: the median 2 against the best 4
+        "activity": {"raw": 2.0, "score": 50.0, "branches": 5, "withheld": False},
+    }
 
 
 def test_members_and_read_tokens_see_the_standing(zone, as_groups):
