@@ -5,14 +5,16 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+import time
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from service import create_app
+from service import create_app, zone_generator
 from service.config import ConfigError, Settings
 from service.database import DatabaseUnavailable, db, safe_url
 
@@ -223,19 +225,65 @@ def tenants_activate(slug: str) -> None:
 
 @cli.command("demo")
 @click.option("--if-empty", is_flag=True, help="seed only when no branch is registered")
+@click.option(
+    "--size",
+    type=click.Choice(list(zone_generator.SIZES)),
+    help="instead of the demo zone, bulk-load a synthetic zone: small (20 branches, 2,000 "
+    "members), medium (200, 20,000), large (2,000, 200,000); then run `pmsc rollups recompute`",
+)
+@click.option(
+    "--seed",
+    type=int,
+    help=f"the synthetic zone's random seed (default {zone_generator.DEFAULT_SEED})",
+)
 @with_appcontext
-def demo(if_empty: bool) -> None:
-    """Seed the demo zone: branches of different sizes and industries, with members."""
+def demo(if_empty: bool, size: str | None, seed: int | None) -> None:
+    """Seed the demo zone: branches of different sizes and industries, with members and a year
+    of activities; or, with --size, a synthetic zone for load tests."""
     from service.demo import seed_demo_zone
     from tenants.registry import Tenant
 
+    if seed is not None and size is None:
+        raise click.UsageError("--seed goes with --size (the demo zone has no seed)")
     with _cli_session() as session:
         if if_empty and session.scalar(select(Tenant.id).limit(1)) is not None:
             click.echo("branches already registered; demo not seeded")
             return
-        added = seed_demo_zone(session)
-        session.commit()
-        click.echo(f"demo zone: added {len(added)} branch(es): {', '.join(added) or 'none'}")
+        if size is None:
+            added = seed_demo_zone(session)
+            session.commit()
+            click.echo(f"demo zone: added {len(added)} branch(es): {', '.join(added) or 'none'}")
+            return
+        _load_synthetic_zone(session, size, seed)
+
+
+def _load_synthetic_zone(session: Session, size: str, seed: int | None) -> None:
+    """Bulk-load a synthetic zone in the session and commit; print its counts and time."""
+    zone = zone_generator.SIZES[size]
+    step = zone.branches // 10
+
+    def progress(done: int, total: int) -> None:
+        # a large load takes minutes: say how far it is (small ones finish before it matters)
+        if total >= 200 and done % step == 0:
+            click.echo(f"  {done}/{total} branches", err=True)
+
+    started = time.monotonic()
+    try:
+        load = zone_generator.load_zone(
+            session,
+            size=zone,
+            seed=zone_generator.DEFAULT_SEED if seed is None else seed,
+            progress=progress,
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    session.commit()
+    zone_generator.refresh_statistics(_settings().admin_database_url)
+    counts = ", ".join(f"{count} {name}" for name, count in zone_generator.zone_counts(load))
+    click.echo(
+        f"synthetic zone {load.size} (seed {load.seed}): {counts} "
+        f"in {time.monotonic() - started:.1f} s; run `pmsc rollups recompute` for the rankings"
+    )
 
 
 # keys
