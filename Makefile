@@ -30,7 +30,8 @@ test: lint
 
 # benchmarks: not part of `make test`; figures go to tests/perf/RESULTS.md
 bench: $(STAMP)
-	$(BIN)/python -m tests.perf.bench_tenant_creation
+	$(BIN)/python -m tests.perf.bench_tenant_scale
+	$(BIN)/python -m tests.perf.bench_zone_reads
 	$(BIN)/python -m tests.perf.bench_rollup_freshness
 
 clean:

@@ -3,6 +3,8 @@ half). Creating a tenant is one registry row, so the ratio 10,000 : 10 should st
 
 Run: `.venv/bin/python -m tests.perf.bench_tenant_creation` (SQLite; add PostgreSQL with
 PMSC_TEST_DATABASE_URL). Prints the figures and appends them to tests/perf/RESULTS.md.
+`make bench` runs `bench_tenant_scale` instead, which reuses this creation loop and adds the
+roster read and `pmsc db upgrade` at each scale (B5).
 """
 
 from __future__ import annotations
