@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEV_ENV := PMSC_ENV=development PMSC_DEV_LOGIN=1
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean messages
 
 install: $(STAMP)
 
@@ -36,3 +36,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+
+# the pages' message catalogues: extract, merge into each language's .po, compile the .mo
+# files (committed: the app reads them as they are, no build step at install)
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output \
+		-o service/translations/messages.pot service
+	$(BIN)/pybabel update -i service/translations/messages.pot -d service/translations \
+		--ignore-obsolete
+	$(BIN)/pybabel compile -d service/translations

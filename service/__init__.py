@@ -41,13 +41,12 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     # alembic narrates its plugin set-up at INFO; `pmsc db` reports the revision itself
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    from service import crypto, http_errors, spaces
+    from service import crypto, http_errors, spaces, web
     from service.auth import current as auth
     from service.auth import signin
     from service.database import db
     from service.docs import bp as docs_bp
     from service.health import bp as health_bp
-    from service.web.pages import bp as pages_bp
     from workers import relay
 
     db.init_app(app, settings.database_url)
@@ -63,7 +62,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(docs_bp)
     signin.init_app(app, settings)
-    app.register_blueprint(pages_bp)
+    web.init_app(app)
     if settings.dev_login:
         from service.auth.dev_login import bp as dev_login_bp
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, redirect, render_template
 from sqlalchemy import func, select
 
-from service.auth.current import current_principal, optional_principal, require, spaces_of
+from service.activities.training import current_year
+from service.auth.current import allowed, current_principal, optional_principal, require, spaces_of
 from service.auth.permissions import Action
 from service.auth.signin import landing_path
 from service.database import db
-from service.members.service import roster_figures
+from service.web.branch_figures import branch_home as home_figures
+from service.web.branch_figures import own_standing
 from tenants.registry import Tenant, TenantStatus
 
 bp = Blueprint("pages", __name__)
@@ -38,12 +40,15 @@ def choose_space():
 @bp.get("/t/<tenant_slug>/")
 @require(Action.MEMBERS_READ)
 def branch_home():
-    figures = roster_figures(db.session, tenant_id=g.tenant.id)
+    standing = None
+    if allowed(Action.STANDING_READ):
+        standing = own_standing(tenant_id=g.tenant.id, period=str(current_year()))
     return render_template(
         "branch_home.html",
         tenant=g.tenant,
-        figures=figures,
-        roles=sorted(r.value for r in g.branch_roles),
+        home=home_figures(db.session, tenant_id=g.tenant.id),
+        standing=standing,
+        roles=g.branch_roles,
     )
 
 
@@ -58,7 +63,8 @@ def zone_home():
     )
     return render_template(
         "zone_home.html",
+        zone_view=True,
         branches=list(branches),
-        by_status={s.value: by_status.get(s, 0) for s in TenantStatus},
-        roles=sorted(r.value for r in current_principal().zone_roles),
+        by_status={s: by_status.get(s, 0) for s in TenantStatus},
+        roles=current_principal().zone_roles,
     )

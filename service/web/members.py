@@ -1,0 +1,163 @@
+"""A branch's roster pages: the list with search and filters, a member's page, and the create
+and edit forms with field-level errors. Same services and permission checks as the API."""
+
+from __future__ import annotations
+
+import uuid
+
+import marshmallow as ma
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from service.auth.current import allowed, require
+from service.auth.permissions import Action
+from service.database import db
+from service.errors import Invalid
+from service.members import service
+from service.members.models import Category, Education, Gender, PartyStatus
+from service.members.schemas import MemberSchema
+from service.web.forms import field_errors, form_input
+
+bp = Blueprint("branch_members", __name__, url_prefix="/t/<tenant_slug>/members")
+
+PAGE_SIZE = 50
+FIELDS = (
+    "name",
+    "gender",
+    "birth_date",
+    "ethnicity",
+    "education",
+    "phone",
+    "id_card_number",
+    "category",
+    "party_status",
+    "joined_party_date",
+    "full_membership_date",
+    "position",
+    "party_group_id",
+    "notes",
+)
+REQUIRED = ("name", "gender", "category")
+CHOICES = {
+    "gender": list(Gender),
+    "education": list(Education),
+    "category": list(Category),
+    "party_status": list(PartyStatus),
+}
+
+
+def _enum_arg(enum_type, name: str):
+    try:
+        return enum_type(request.args[name]) if request.args.get(name) else None
+    except ValueError:
+        return None
+
+
+@bp.get("")
+@require(Action.MEMBERS_READ)
+def member_list():
+    """Search by name, filter by category and party status, 50 a page."""
+    page = max(request.args.get("page", 1, type=int), 1)
+    filters = service.MemberFilters(
+        category=_enum_arg(Category, "category"),
+        party_status=_enum_arg(PartyStatus, "party_status"),
+        name=(request.args.get("name") or "").strip()[:50] or None,
+    )
+    members, total = service.list_members(
+        db.session,
+        tenant_id=g.tenant.id,
+        filters=filters,
+        offset=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
+    reveal = allowed(Action.MEMBERS_REVEAL)
+    return render_template(
+        "members/list.html",
+        members=[service.present(m, reveal=reveal) for m in members],
+        total=total,
+        page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        filters=filters,
+        choices=CHOICES,
+        can_write=allowed(Action.MEMBERS_WRITE),
+    )
+
+
+@bp.get("/<uuid:member_id>")
+@require(Action.MEMBERS_READ)
+def member_page(member_id: uuid.UUID):
+    member = service.get_member(db.session, tenant_id=g.tenant.id, member_id=member_id)
+    return render_template(
+        "members/page.html",
+        member=service.present(member, reveal=allowed(Action.MEMBERS_REVEAL)),
+        group=_group_name(member.party_group_id),
+        can_write=allowed(Action.MEMBERS_WRITE),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require(Action.MEMBERS_WRITE)
+def member_create():
+    values: dict = {}
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        values = form_input(request.form, FIELDS, REQUIRED)
+        try:
+            fields = MemberSchema().load(values)
+            member = service.create_member(db.session, tenant_id=g.tenant.id, fields=fields)
+        except (ma.ValidationError, Invalid) as error:
+            errors = field_errors(error)
+        else:
+            flash(_("Member %(name)s added.", name=member.name))
+            return redirect(_page_url(member.id), 303)
+    return _form(values, errors, member=None)
+
+
+@bp.route("/<uuid:member_id>/edit", methods=["GET", "POST"])
+@require(Action.MEMBERS_WRITE)
+def member_edit(member_id: uuid.UUID):
+    member = service.get_member(db.session, tenant_id=g.tenant.id, member_id=member_id)
+    errors: dict[str, list[str]] = {}
+    if request.method == "GET":
+        values = {name: getattr(member, name) for name in FIELDS}
+        return _form(values, errors, member=member)
+    values = form_input(request.form, FIELDS, REQUIRED)
+    if request.form.get("version") != str(member.version):
+        # someone saved it since this form was opened: refuse rather than overwrite
+        errors["_form"] = [
+            _("This record was changed by someone else since you opened it; reload and try again.")
+        ]
+        return _form(values, errors, member=member, status=409)
+    try:
+        changes = MemberSchema().load(values)
+        service.update_member(db.session, member=member, changes=changes)
+    except (ma.ValidationError, Invalid) as error:
+        errors = field_errors(error)
+    else:
+        flash(_("Changes to %(name)s saved.", name=member.name))
+        return redirect(_page_url(member.id), 303)
+    return _form(values, errors, member=member)
+
+
+def _form(values: dict, errors: dict, *, member, status: int | None = None):
+    groups = service.list_party_groups(db.session, tenant_id=g.tenant.id)
+    shown = {k: ("" if v is None else getattr(v, "value", v)) for k, v in values.items()}
+    page = render_template(
+        "members/form.html",
+        values=shown,
+        errors=errors,
+        member=member,
+        choices=CHOICES,
+        groups=[group for group, _count in groups],
+    )
+    return page, status or (422 if errors else 200)
+
+
+def _group_name(group_id: uuid.UUID | None) -> str | None:
+    if group_id is None:
+        return None
+    return service.get_party_group(db.session, tenant_id=g.tenant.id, group_id=group_id).name
+
+
+def _page_url(member_id: uuid.UUID) -> str:
+    return url_for("branch_members.member_page", tenant_slug=g.tenant.slug, member_id=member_id)
