@@ -1,4 +1,4 @@
-"""The zone's ranking of branches, computed from the read model (`BranchRollup`) on every read.
+"""The zone's ranking of branches, computed from the read model (`BranchRollup`).
 
 Branches are ranked, never people; every figure shows how it was made. The rules:
 
@@ -30,7 +30,10 @@ Cost: one query for the compared set's figures (columns, not ORM objects), then 
 arithmetic: exact figures are kept as numerator/denominator pairs and rounded half up exactly.
 With `Fraction`s (some 80,000 created per read of 2,000 branches) and ORM objects, a read of
 2,000 branches spent most of its time here (tests/perf/bench_zone_reads.py); `Figure.raw` and
-`.score` still give `Fraction`s on demand.
+`.score` still give `Fraction`s on demand. The endpoints do not call `rank` on every read: they
+go through `rankings_cache`, which keeps a ranking while a fingerprint of everything `rank`
+reads (the period's rows, `tenants`, the weights) stays the same. Reading anything more here
+means adding it to that fingerprint.
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
 import marshmallow as ma
-from flask import g, jsonify
+from flask import abort, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import validate
@@ -16,7 +17,7 @@ from service.activities.training import current_year
 from service.auth.current import require
 from service.auth.permissions import Action
 from service.database import db
-from service.rollups import ranking
+from service.rollups import ranking, rankings_cache
 from service.rollups.models import Indicator
 from service.schema_base import InputSchema
 from tenants.context import Context
@@ -172,49 +173,78 @@ def _weights_etag(weights: dict[Indicator, Decimal]) -> dict[str, str]:
     return {indicator.value: str(weight) for indicator, weight in weights.items()}
 
 
+def _encode(result: ranking.Ranking) -> bytes:
+    """The zone's rankings body, encoded as `jsonify` would.
+
+    Built here in the JSON shape `RankingSchema` documents (the values its dump gives) rather
+    than dumped by marshmallow: its dump of 2,000 branches with 4 nested figures each (64,000
+    fields) took a quarter of a read (profiled, tests/perf/bench_zone_reads.py). Depends on the
+    ranking alone, never on the caller: the bytes are cached and served to every zone reader."""
+    weights = {indicator: float(weight) for indicator, weight in result.weights.items()}
+    payload = {
+        "period": result.period,
+        "weights": _weights_view(result.weights),
+        "branches": [
+            {
+                "rank": s.rank,
+                "slug": s.slug,
+                "name": s.name,
+                "industry": s.industry,
+                "enterprise_type": s.enterprise_type,
+                "total": s.shown_total,
+                "indicators": _figures(s, weights),
+                "computed_at": _iso(s.computed_at),
+            }
+            for s in result.standings
+        ],
+        "ranked": result.ranked,
+        "without_figures": result.without_figures,
+        "oldest_computed_at": _iso(result.oldest_computed_at),
+        "note": None if result.standings else NOT_COMPUTED.format(period=result.period),
+    }
+    return current_app.json.response(payload).get_data()
+
+
+def _not_modified_or_tag(etag_data: dict) -> None:
+    """Send the tag of `etag_data` with the response, or end the request with 304 if the client
+    holds it. flask-smorest's own 304 (`set_etag`) carries no `ETag`, which RFC 9110 asks of a
+    304 where the 200 would have one; its tag function is used so both agree (pinned
+    flask-smorest)."""
+    tag = zone_blp._generate_etag(etag_data)
+    if tag in request.if_none_match:
+        not_modified = current_app.response_class(status=304)
+        not_modified.set_etag(tag)
+        abort(not_modified)  # a response, not an error: Flask sends it as it is
+    zone_blp.set_etag(etag_data)
+
+
 @zone_blp.route("/rankings")
 class Rankings(MethodView):
     @require(Action.RANKINGS_READ)
+    @zone_blp.etag
     @zone_blp.arguments(RankingQuerySchema, location="query")
     @zone_blp.response(200, RankingSchema)
     def get(self, query):
         """Active branches ranked by their weighted indicators for `period`; filter by industry
         and enterprise type (ranked within the filtered set). Every figure shows its numerator,
-        denominator, score and weight. Reads the computed figures; never recomputes."""
+        denominator, score and weight. Reads the computed figures; never recomputes. The ETag
+        changes whenever anything the ranking reads changes: send it as `If-None-Match` for a
+        304 while the figures stand."""
+        # the caller's rights were checked (`require`) before anything is read or served
         period = _period(query)
-        result = ranking.rank(
-            db.session,
-            period=period,
-            industry=query.get("industry"),
-            enterprise_type=query.get("enterprise_type"),
+        inputs = rankings_cache.Inputs.of(
+            period, query.get("industry"), query.get("enterprise_type")
         )
-        # built here in the JSON shape `RankingSchema` documents (the values its dump gives) and
-        # returned as a response, which flask-smorest passes through: marshmallow's dump of
-        # 2,000 branches with 4 nested figures each (64,000 fields) took a quarter of a read
-        # (profiled, tests/perf/bench_zone_reads.py)
-        weights = {indicator: float(weight) for indicator, weight in result.weights.items()}
-        return jsonify(
-            {
-                "period": period,
-                "weights": _weights_view(result.weights),
-                "branches": [
-                    {
-                        "rank": s.rank,
-                        "slug": s.slug,
-                        "name": s.name,
-                        "industry": s.industry,
-                        "enterprise_type": s.enterprise_type,
-                        "total": s.shown_total,
-                        "indicators": _figures(s, weights),
-                        "computed_at": _iso(s.computed_at),
-                    }
-                    for s in result.standings
-                ],
-                "ranked": result.ranked,
-                "without_figures": result.without_figures,
-                "oldest_computed_at": _iso(result.oldest_computed_at),
-                "note": None if result.standings else NOT_COMPUTED.format(period=period),
-            }
+        at = rankings_cache.fingerprint(db.session, period)
+        _not_modified_or_tag(at.etag_data(inputs))  # 304 here, before ranking or encoding
+        entry = rankings_cache.ranked(db.session, inputs, at)
+        if not entry.settled:
+            # ranked while the figures moved: right now, but of no fingerprint; a tag that
+            # matches nothing, so no later read is answered 304 on its strength
+            zone_blp.set_etag({"unsettled": uuid.uuid4().hex})
+        # a response passes through flask-smorest untouched (the body is `RankingSchema`'s)
+        return current_app.response_class(
+            entry.encoded(_encode), mimetype=current_app.json.mimetype
         )
 
 
@@ -257,11 +287,15 @@ class OwnStanding(MethodView):
         zone_session = db.new_session()
         try:
             bind_context(zone_session, Context.zone())
-            result = ranking.rank(zone_session, period=period)
+            # the zone's ranking, shared with the zone's reads (the same cache entry as the
+            # unfiltered rankings of the period); read-only
+            at = rankings_cache.fingerprint(zone_session, period)
+            entry = rankings_cache.ranked(zone_session, rankings_cache.Inputs.of(period), at)
         finally:
             zone_session.rollback()
             zone_session.close()
-        own = next((s for s in result.standings if s.tenant_id == tenant.id), None)
+        result = entry.ranking
+        own = entry.standing_of(tenant.id)
         medians = {
             indicator.value: {
                 "raw": ranking.shown(median.raw, raw=True),
@@ -269,7 +303,7 @@ class OwnStanding(MethodView):
                 "branches": median.branches,
                 "withheld": median.withheld,
             }
-            for indicator, median in ranking.medians(result.standings).items()
+            for indicator, median in entry.medians().items()
         }
         note = None
         if tenant.status != TenantStatus.ACTIVE:

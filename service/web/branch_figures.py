@@ -14,7 +14,7 @@ from service.activities.models import Activity, ActivityStatus
 from service.activities.service import ActivityFilters, list_activities
 from service.database import db
 from service.members.service import roster_figures
-from service.rollups import ranking
+from service.rollups import ranking, rankings_cache
 from service.rollups.models import BranchRollup, Indicator
 from tenants.context import Context
 from tenants.isolation import bind_context
@@ -82,17 +82,20 @@ def own_standing(*, tenant_id: uuid.UUID, period: str) -> OwnStanding:
     zone_session = db.new_session()
     try:
         bind_context(zone_session, Context.zone())
-        result = ranking.rank(zone_session, period=period)
+        # the zone's ranking, shared with the zone's reads and the standing API (read-only)
+        at = rankings_cache.fingerprint(zone_session, period)
+        entry = rankings_cache.ranked(zone_session, rankings_cache.Inputs.of(period), at)
     finally:
         zone_session.rollback()
         zone_session.close()
-    own = next((s for s in result.standings if s.tenant_id == tenant_id), None)
+    result = entry.ranking
+    own = entry.standing_of(tenant_id)
     return OwnStanding(
         period=period,
         rank=own.rank if own else None,
         ranked=result.ranked,
         total=own.shown_total if own else None,
         indicators=own.indicators if own else {},
-        medians=ranking.medians(result.standings),
+        medians=entry.medians(),
         computed_at=own.computed_at if own else None,
     )

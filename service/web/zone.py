@@ -16,7 +16,7 @@ from service.auth.current import require
 from service.auth.permissions import Action
 from service.database import db
 from service.errors import Invalid
-from service.rollups import ranking
+from service.rollups import ranking, rankings_cache
 from service.rollups.models import Indicator
 from service.web.labels import label
 from tenants.registry import EnterpriseType, Tenant, TenantStatus
@@ -49,9 +49,9 @@ def ranking_view(args: Mapping[str, str]) -> RankingView:
         ranking.check_period(period)
     except Invalid:
         period = str(current_year())
-    result = ranking.rank(
-        db.session, period=period, industry=industry, enterprise_type=enterprise_type
-    )
+    inputs = rankings_cache.Inputs.of(period, industry, enterprise_type)
+    at = rankings_cache.fingerprint(db.session, period)
+    result = rankings_cache.ranked(db.session, inputs, at).ranking  # shared: read-only
     standings = sorted(result.standings, key=_sort_key(sort))
     return RankingView(result, standings, period, industry, enterprise_type, sort)
 
