@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_tenant_scale
 	$(BIN)/python -m tests.perf.bench_zone_reads
 	$(BIN)/python -m tests.perf.bench_rollup_freshness
+	$(BIN)/python -m tests.perf.bench_api
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -24,8 +24,10 @@ blp = Blueprint(
 )
 
 
-def _shown(member):
-    return service.present(member, reveal=allowed(Action.MEMBERS_REVEAL))
+def _shown(member, reveal: bool | None = None):
+    if reveal is None:
+        reveal = allowed(Action.MEMBERS_REVEAL)
+    return service.present(member, reveal=reveal)
 
 
 @blp.route("/members")
@@ -44,7 +46,8 @@ class Members(MethodView):
             limit=pagination_parameters.page_size,
         )
         pagination_parameters.item_count = total
-        return [_shown(m) for m in members]
+        reveal = allowed(Action.MEMBERS_REVEAL)  # once per page, not once per member
+        return [_shown(m, reveal) for m in members]
 
     @require(Action.MEMBERS_WRITE)
     @blp.etag
