@@ -1,9 +1,10 @@
 """The pages' language: simplified Chinese by default, English on request.
 
-The choice is a `lang` query parameter (remembered in a cookie), else the cookie, else the
-browser's Accept-Language, else zh_CN. Catalogues live in `service/translations/`: the
-Chinese one under `zh_Hans_CN`, the name Babel gives zh_CN once parsed (catalogues are looked
-up by that name)."""
+The choice is a `lang` query parameter (remembered in a cookie), else the cookie, else zh_CN.
+The browser's Accept-Language is not consulted: the zone's staff read Chinese, and a browser
+or office machine set up in English must not turn the pages English unasked. Catalogues live
+in `service/translations/`: the Chinese one under `zh_Hans_CN`, the name Babel gives zh_CN
+once parsed (catalogues are looked up by that name)."""
 
 from __future__ import annotations
 
@@ -34,16 +35,9 @@ def select_locale() -> str:
         return g.pmsc_locale
     wanted = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     if wanted not in LOCALES:
-        wanted = _from_accept_language()
+        wanted = DEFAULT_LOCALE
     g.pmsc_locale = wanted
     return wanted
-
-
-def _from_accept_language() -> str:
-    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
-    if best is None or best.startswith("zh"):
-        return DEFAULT_LOCALE
-    return "en"
 
 
 def _remember_choice(response):
