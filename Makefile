@@ -28,6 +28,12 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# `make test` with the robustness suites in their exhaustive mode (tests/robustness/stats.py:
+# every bad value on every field, every enum value, more objects probed per operation)
+.PHONY: test-long
+test-long: lint
+	PMSC_TEST_LONG=1 $(BIN)/pytest $(PYTEST_ARGS)
+
 # benchmarks: not part of `make test`; figures go to tests/perf/RESULTS.md
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_tenant_scale

@@ -18,25 +18,48 @@ class InputSchema(ma.Schema):
     """Trims surrounding spaces of text fields and refuses NUL and other control characters,
     which PostgreSQL cannot store and no person means to type, and lone surrogates.
 
-    Applies to JSON bodies (dicts) and query strings (webargs' `MultiDictProxy`) alike."""
+    Applies to JSON bodies (dicts, and lists of them) and query strings (webargs'
+    `MultiDictProxy`) alike."""
 
-    @ma.pre_load
-    def _clean_text(self, data, **_kwargs):
-        if not isinstance(data, Mapping):
-            return data
+    # the whole collection at once: left to marshmallow, a `many` schema iterates the body
+    # itself before its type is checked, so a list endpoint sent `42` or `null` was a
+    # TypeError (a 500) instead of its "Invalid input type" (a 422)
+    @ma.pre_load(pass_collection=True)
+    def _clean_text(self, data, *, many: bool = False, **_kwargs):
+        if not many:
+            return _cleaned(data)
+        if not isinstance(data, list):
+            return data  # not a list: marshmallow refuses it
         errors = {}
-        cleaned = {}
-        for key, value in data.items():
-            if isinstance(value, str):
-                if _CONTROL.search(value):
-                    errors[key] = ["Must not contain control characters."]
-                elif _SURROGATE.search(value):
-                    errors[key] = ["Must be valid Unicode text (it contains a lone surrogate)."]
-                value = value.strip()
-            cleaned[key] = value
+        items = []
+        for index, item in enumerate(data):
+            try:
+                items.append(_cleaned(item))
+            except ma.ValidationError as error:
+                errors[index] = error.messages
         if errors:
             raise ma.ValidationError(errors)
-        return cleaned
+        return items
+
+
+def _cleaned(data):
+    """A mapping's text values trimmed; control characters and lone surrogates refused, by
+    field. Anything else is returned as it is (the schema refuses it)."""
+    if not isinstance(data, Mapping):
+        return data
+    errors = {}
+    cleaned = {}
+    for key, value in data.items():
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                errors[key] = ["Must not contain control characters."]
+            elif _SURROGATE.search(value):
+                errors[key] = ["Must be valid Unicode text (it contains a lone surrogate)."]
+            value = value.strip()
+        cleaned[key] = value
+    if errors:
+        raise ma.ValidationError(errors)
+    return cleaned
 
 
 # flask-smorest bounds `page_size` but not `page`: `?page=10**20` would overflow the database's

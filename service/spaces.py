@@ -18,7 +18,7 @@ from service.auth.current import branch_roles, current_principal
 from service.database import db
 from tenants.context import Context
 from tenants.isolation import bind_context
-from tenants.registry import Tenant, TenantStatus
+from tenants.registry import SLUG_PATTERN, Tenant, TenantStatus
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
@@ -54,7 +54,13 @@ def _enter_space() -> None:
 def _enter_branch(slug: str) -> None:
     principal = current_principal()
     session = db.session
-    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    # a slug no branch can have is not looked up: it is 404 like any unknown branch, and
+    # PostgreSQL refuses some characters outright (a NUL byte in the URL was a 500)
+    tenant = (
+        session.scalar(select(Tenant).where(Tenant.slug == slug))
+        if SLUG_PATTERN.match(slug)
+        else None
+    )
     roles: frozenset = frozenset()
     if tenant is not None:
         # grants are the branch's own data: read them in its context

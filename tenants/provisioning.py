@@ -43,6 +43,8 @@ def create_tenant(session: Session, *, slug: str, **fields: Any) -> Tenant:
 
 def get_tenant(session: Session, *, slug: str) -> Tenant:
     """The tenant with this slug; raises `TenantNotFound`."""
+    if not SLUG_PATTERN.match(slug):  # no branch has it (and a NUL byte is a database error)
+        raise TenantNotFound(slug)
     tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
         raise TenantNotFound(slug)

@@ -260,3 +260,51 @@ def make_account(app):
         return user
 
     return make
+
+
+# --- the whole run's logs, and the robustness suites' figures ------------------------------------
+
+
+def pytest_configure(config) -> None:
+    """Capture every log record of the run, and spy on where secrets are made."""
+    from tests import log_secrets
+
+    log_secrets.install()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """No secret of the run in its logs: otherwise the run fails (exit status 1)."""
+    from tests import log_secrets
+
+    log_secrets.remember(SECRET_KEY, DATA_KEY)
+    found = log_secrets.leaks(log_secrets.CAPTURE.lines, log_secrets.SECRETS)
+    session.config.stash[LOG_LEAKS] = found
+    if found and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+LOG_LEAKS = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    from tests import log_secrets
+    from tests.robustness.stats import summary_lines
+
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("robustness")
+        for line in lines:
+            terminalreporter.write_line(line)
+        factory = getattr(config, "_tmp_path_factory", None)  # pytest's tmp_path_factory
+        if factory is not None:
+            path = factory.getbasetemp() / "robustness-summary.txt"
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            terminalreporter.write_line(f"(also in {path})")
+    found = config.stash.get(LOG_LEAKS, [])
+    terminalreporter.section("secrets in logs")
+    terminalreporter.write_line(
+        f"{len(log_secrets.CAPTURE.lines)} log records scanned for "
+        f"{len(log_secrets.SECRETS)} known secrets, JWTs and API tokens: {len(found)} found"
+    )
+    for line in found[:50]:
+        terminalreporter.write_line(f"SECRET IN LOG: {line}", red=True)

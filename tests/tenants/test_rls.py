@@ -3,31 +3,64 @@
 Raw SQL on the app's own database URL, so neither the ORM hooks (layer 1) nor the keys (layer 2)
 are what refuses: the role (`pmsc_test_app`: no superuser, no BYPASSRLS, owns nothing) and the
 policies, which compare `tenant_id` with the transaction-local `pmsc.tenant_id`. Tenant-owned
-tables are found in the catalog (a primary key with `tenant_id`) and in the models, never listed by
-hand. SQLite has no row-level security: every test here is skipped on it.
+tables are found in the catalog (a primary key with `tenant_id`), never listed by hand, and every
+one of them gets rows of branches A and B made generically from its columns (types, enums,
+foreign keys), so a table added later is probed without new test code. SQLite has no row-level
+security: every test here is skipped on it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Enum,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    TypeDecorator,
+    Uuid,
+    create_engine,
+    insert,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from service.database import db
-from service.members.models import Category, Gender
-from service.members.service import create_member, save_party_group
 from service.models import metadata
 from tenants.context import Context
 from tenants.database_roles import role_problems
 from tenants.isolation import bind_context
 from tenants.orm import tenant_owned_tables
+from tests.robustness.stats import STATS
 
 RLS_REFUSED = "42501"  # insufficient_privilege: "new row violates row-level security policy"
 OWNED = [t.name for t in tenant_owned_tables(metadata)]
+# tables with a tenant column that are not tenant-owned (no tenant in their key, no policies)
+NOT_TENANT_OWNED = {
+    "outbox": "the jobs' queue: the relay moves every branch's jobs in the system context; "
+    "a row names a job, its branch and plain ids, no record of the branch",
+}
+CATALOG_OWNED = (
+    "SELECT c.relname FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' "
+    "JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'p' "
+    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (k.conkey) "
+    "WHERE a.attname = 'tenant_id'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,37 +92,123 @@ def use(connection: Connection, tenant_id: uuid.UUID | None = None, scope: str =
     )
 
 
-def seed(tenant_id: uuid.UUID) -> None:
-    """A party group and a member of `tenant_id` (and, by the audit hook, their events)."""
-    session = db.new_session()
-    try:
-        bind_context(session, Context.tenant(tenant_id))
-        group = save_party_group(session, tenant_id=tenant_id, group=None, fields={"name": "一组"})
-        fields = {"name": "李娜", "gender": Gender.FEMALE, "category": Category.WORKER}
-        create_member(session, tenant_id=tenant_id, fields={**fields, "party_group_id": group.id})
-        session.commit()
-    finally:
-        session.close()
+# --- rows made from the columns ---------------------------------------------------------------
+
+
+def value_for(table: Table, column, serial: int) -> Any:
+    """A valid value for `column`, from its type alone (a check constraint between two
+    timestamps holds: every timestamp is the same)."""
+    kind = column.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl
+    if isinstance(kind, Enum):
+        return kind.enums[0]
+    if isinstance(kind, Uuid):
+        return uuid.uuid4()
+    if isinstance(kind, Boolean):
+        return False
+    if isinstance(kind, Integer):
+        return 1
+    if isinstance(kind, Numeric):
+        return Decimal(1)
+    if isinstance(kind, DateTime):
+        return datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
+    if isinstance(kind, Date):
+        return date(2000, 1, 1)
+    if isinstance(kind, JSON):
+        return {"probe": serial}
+    if isinstance(kind, String):  # and Text
+        value = f"r{serial}-{uuid.uuid4().hex}"
+        return value[: kind.length] if kind.length else value
+    raise AssertionError(f"{table.name}.{column.name}: no generic value for {column.type!r}")
+
+
+def make_row(table: Table, made: dict[str, dict], tenant_id: uuid.UUID | None, serial: int) -> dict:
+    """A row for `table`: foreign keys point at the rows already `made` (of the same branch
+    for tenant-owned tables), every other column a value of its type."""
+    row = {}
+    for constraint in table.foreign_key_constraints:
+        referred = constraint.referred_table.name
+        for element in constraint.elements:
+            if element.parent.name == "tenant_id":
+                continue
+            assert referred in made, f"{table.name} refers to {referred}, which has no row"
+            row[element.parent.name] = made[referred][element.column.name]
+    for column in table.columns:
+        if column.name == "tenant_id":
+            row["tenant_id"] = tenant_id
+        elif column.name not in row:
+            row[column.name] = value_for(table, column, serial)
+    return row
+
+
+def seed(app, app_engine: Engine, admin_engine: Engine, tenant_id: uuid.UUID, owned: list[str]):
+    """A row of `tenant_id` in every tenant-owned table (and the zone-level rows they refer
+    to), inserted in the branch's context by the app role itself: the policies let a branch
+    write its own rows."""
+    tables = [t for t in metadata.sorted_tables if t.name in owned or _referred_by(t, owned)]
+    made: dict[str, dict] = {}
+    with app.app_context():  # encrypted columns need the app's cipher
+        for serial, table in enumerate(tables):
+            if table.name == "tenants":
+                made["tenants"] = {"id": tenant_id}
+                continue
+            is_owned = table.name in owned
+            row = make_row(table, made, tenant_id if is_owned else None, serial)
+            engine = app_engine if is_owned else admin_engine
+            with engine.connect() as connection, connection.begin():
+                if is_owned:
+                    use(connection, tenant_id)
+                connection.execute(insert(table), row)
+            made[table.name] = row
+    return made
+
+
+def _referred_by(table: Table, owned: list[str]) -> bool:
+    """A zone-level table a tenant-owned one refers to (a zone activity, an account)."""
+    return any(
+        fk.referred_table is table
+        for t in metadata.sorted_tables
+        if t.name in owned
+        for fk in t.foreign_key_constraints
+    )
+
+
+@pytest.fixture(scope="module")
+def owned(app_engine) -> list[str]:
+    """The tenant-owned tables, as the catalog says (a primary key with `tenant_id`)."""
+    with app_engine.connect() as connection:
+        found = set(connection.scalars(text(CATALOG_OWNED)))
+    order = {t.name: i for i, t in enumerate(metadata.sorted_tables)}  # parents first
+    return sorted(found, key=lambda name: (order.get(name, len(order)), name))
+
+
+@pytest.fixture(scope="module")
+def admin_engine(app_engine, app_env) -> Iterator[Engine]:
+    engine = create_engine(app_env["PMSC_ADMIN_DATABASE_URL"])
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
-def branches(app_engine, app, make_branch) -> tuple[uuid.UUID, uuid.UUID]:
-    """Branches A and B, each with rows in the tenant-owned tables, committed."""
+def branches(app_engine, admin_engine, app, make_branch, owned) -> tuple[uuid.UUID, uuid.UUID]:
+    """Branches A and B, each with a row in every tenant-owned table, committed."""
     a, b = make_branch().id, make_branch().id
-    with app.app_context():
-        seed(a)
-        seed(b)
+    seed(app, app_engine, admin_engine, a, owned)
+    seed(app, app_engine, admin_engine, b, owned)
     return a, b
 
 
 @pytest.fixture
-def seeded(branches, app_engine) -> list[str]:
-    """The tenant-owned tables in which branch A has rows (the ones behaviour is checked on)."""
+def seeded(branches, app_engine, owned) -> list[str]:
+    """Every tenant-owned table, each holding rows of A and B (checked here)."""
     with app_engine.connect() as connection, connection.begin():
-        use(connection, branches[0])
-        tables = [t for t in OWNED if connection.scalar(text(f"SELECT count(*) FROM {t}"))]
-    assert {"members", "party_groups", "tenant_audit_events"} <= set(tables)
-    return tables
+        for tenant in branches:
+            use(connection, tenant)
+            empty = [t for t in owned if not connection.scalar(text(f"SELECT count(*) FROM {t}"))]
+            assert not empty, f"no rows of {tenant} in {empty}"
+    STATS["rls tables probed"] = max(STATS["rls tables probed"], len(owned))
+    return owned
 
 
 def count(connection: Connection, table: str, tenant_id: uuid.UUID | None = None) -> int:
@@ -126,22 +245,26 @@ def copy_one_row(connection: Connection, table: str, source: uuid.UUID) -> None:
 # the catalog
 
 
-def test_catalog_tenant_tables_are_the_models_tenant_owned_tables(conn):
-    in_catalog = set(
+def test_catalog_tenant_tables_are_the_models_tenant_owned_tables(conn, owned):
+    assert set(owned) == set(OWNED)
+    assert len(owned) >= 9
+
+
+def test_every_table_with_a_tenant_column_is_tenant_owned_or_exempt_with_a_reason(conn, owned):
+    with_tenant_column = set(
         conn.scalars(
             text(
-                "SELECT c.relname FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' "
-                "JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'p' "
-                "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (k.conkey) "
-                "WHERE a.attname = 'tenant_id'"
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND column_name = 'tenant_id'"
             )
         )
     )
-    assert in_catalog == set(OWNED)
+    unexplained = with_tenant_column - set(owned) - set(NOT_TENANT_OWNED)
+    assert not unexplained, f"tables with a tenant_id but no row-level security: {unexplained}"
+    assert set(NOT_TENANT_OWNED) <= with_tenant_column - set(owned)
 
 
-def test_every_tenant_owned_table_has_enabled_and_forced_row_level_security(conn):
+def test_every_tenant_owned_table_has_enabled_and_forced_row_level_security(conn, owned):
     flags = {
         row.relname: (row.relrowsecurity, row.relforcerowsecurity)
         for row in conn.execute(
@@ -149,13 +272,13 @@ def test_every_tenant_owned_table_has_enabled_and_forced_row_level_security(conn
                 "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
                 "WHERE relnamespace = 'public'::regnamespace AND relname = ANY (:names)"
             ),
-            {"names": OWNED},
+            {"names": owned},
         )
     }
-    assert flags == dict.fromkeys(OWNED, (True, True))
+    assert flags == dict.fromkeys(owned, (True, True))
 
 
-def test_every_tenant_owned_table_has_the_same_two_policies(conn):
+def test_every_tenant_owned_table_has_the_same_two_policies(conn, owned):
     rows = conn.execute(
         text(
             "SELECT tablename, policyname, permissive, cmd, qual, with_check FROM pg_policies "
@@ -163,8 +286,8 @@ def test_every_tenant_owned_table_has_the_same_two_policies(conn):
         )
     ).all()
     policies = {(r.tablename, r.policyname): r for r in rows}
-    assert set(policies) == {(t, p) for t in OWNED for p in ("tenant_rows", "zone_reads")}
-    for table in OWNED:
+    assert set(policies) == {(t, p) for t in owned for p in ("tenant_rows", "zone_reads")}
+    for table in owned:
         tenant_rows = policies[table, "tenant_rows"]
         zone_reads = policies[table, "zone_reads"]
         assert tenant_rows.cmd == "ALL"
@@ -173,12 +296,12 @@ def test_every_tenant_owned_table_has_the_same_two_policies(conn):
         assert zone_reads.cmd == "SELECT"
         assert "pmsc.scope" in zone_reads.qual
         # the same definitions everywhere: no table has a weaker copy
-        reference = policies[OWNED[0], "tenant_rows"]
+        reference = policies[owned[0], "tenant_rows"]
         assert (tenant_rows.qual, tenant_rows.with_check) == (
             reference.qual,
             reference.with_check,
         )
-        assert zone_reads.qual == policies[OWNED[0], "zone_reads"].qual
+        assert zone_reads.qual == policies[owned[0], "zone_reads"].qual
 
 
 # no setting
@@ -187,6 +310,17 @@ def test_every_tenant_owned_table_has_the_same_two_policies(conn):
 def test_without_a_tenant_setting_no_row_is_visible(conn, branches, seeded):
     for table in seeded:
         assert count(conn, table) == 0, table
+
+
+def test_without_a_tenant_setting_no_row_can_be_updated_or_deleted(conn, branches, seeded):
+    a, b = branches
+    use(conn)
+    for table in seeded:
+        sql = f"UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id IN (:a, :b)"
+        assert conn.execute(text(sql), {"a": a, "b": b}).rowcount == 0, table
+    for table in reversed(seeded):
+        sql = f"DELETE FROM {table} WHERE tenant_id IN (:a, :b)"
+        assert conn.execute(text(sql), {"a": a, "b": b}).rowcount == 0, table
 
 
 def test_without_a_tenant_setting_an_insert_is_refused(conn, branches, seeded):
@@ -357,20 +491,20 @@ def test_role_that_can_become_the_owner_has_role_problems(app_engine, app_env):
     assert any("owns" in p for p in problems)
 
 
-def test_app_role_owns_no_table(conn):
-    owned = conn.scalar(
+def test_app_role_owns_no_table(conn, owned):
+    mine = conn.scalar(
         text(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'public' AND c.relowner = (SELECT oid FROM pg_roles "
             "WHERE rolname = current_user)"
         )
     )
-    assert owned == 0
+    assert mine == 0
     owners = dict(
         conn.execute(
             text("SELECT tablename, tableowner FROM pg_tables WHERE tablename = ANY (:names)"),
-            {"names": OWNED},
+            {"names": owned},
         ).all()
     )
-    assert set(owners) == set(OWNED)
+    assert set(owners) == set(owned)
     assert "pmsc_test_app" not in owners.values()
