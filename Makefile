@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench_tenant_scale
 	$(BIN)/python -m tests.perf.bench_zone_reads
 	$(BIN)/python -m tests.perf.bench_rollup_freshness
+	$(BIN)/python -m tests.perf.bench_rollup_freshness --size large
+	$(BIN)/python -m tests.perf.bench_rollup
 	$(BIN)/python -m tests.perf.bench_api
 
 clean:
