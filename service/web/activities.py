@@ -20,7 +20,7 @@ from service.database import db
 from service.errors import Invalid
 from service.members.service import MemberFilters, list_members
 from service.web import ZONE_TIMEZONE
-from service.web.forms import field_errors
+from service.web.forms import enum_arg, field_errors, page_arg
 
 bp = Blueprint("branch_activities", __name__, url_prefix="/t/<tenant_slug>/activities")
 
@@ -46,23 +46,16 @@ def _month_bounds(first: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(following, datetime.min.time(), ZONE).astimezone(UTC)
 
 
-def _enum_arg(enum_type, name: str):
-    try:
-        return enum_type(request.args[name]) if request.args.get(name) else None
-    except ValueError:
-        return None
-
-
 @bp.get("")
 @require(Action.ACTIVITIES_READ)
 def activity_list():
     """Newest first; filter by kind, status and month."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     month = _month(request.args.get("month")) if request.args.get("month") else None
     start, end = _month_bounds(month) if month else (None, None)
     filters = service.ActivityFilters(
-        kind=_enum_arg(ActivityKind, "kind"),
-        status=_enum_arg(ActivityStatus, "status"),
+        kind=enum_arg(ActivityKind, "kind"),
+        status=enum_arg(ActivityStatus, "status"),
         starts_from=start,
         starts_before=end,
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import marshmallow as ma
+from flask import request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
@@ -61,3 +63,19 @@ def field_errors(error: ma.ValidationError | Invalid) -> dict[str, list[str]]:
             messages = [messages]
         out[str(field)] = [gettext(str(m)) for m in messages if isinstance(m, str)]
     return out
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def page_arg() -> int:
+    """The list page asked for in the query string (1 when absent, bad or below 1)."""
+    return max(request.args.get("page", 1, type=int), 1)
+
+
+def enum_arg(enum_type: type[E], name: str) -> E | None:
+    """A list filter from the query string; an unknown value is no filter (pages forgive it)."""
+    try:
+        return enum_type(request.args[name]) if request.args.get(name) else None
+    except ValueError:
+        return None

@@ -16,7 +16,7 @@ from service.errors import Invalid
 from service.members import service
 from service.members.models import Category, Education, Gender, PartyStatus
 from service.members.schemas import MemberSchema
-from service.web.forms import field_errors, form_input
+from service.web.forms import enum_arg, field_errors, form_input, page_arg
 
 bp = Blueprint("branch_members", __name__, url_prefix="/t/<tenant_slug>/members")
 
@@ -46,21 +46,14 @@ CHOICES = {
 }
 
 
-def _enum_arg(enum_type, name: str):
-    try:
-        return enum_type(request.args[name]) if request.args.get(name) else None
-    except ValueError:
-        return None
-
-
 @bp.get("")
 @require(Action.MEMBERS_READ)
 def member_list():
     """Search by name, filter by category and party status, 50 a page."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     filters = service.MemberFilters(
-        category=_enum_arg(Category, "category"),
-        party_status=_enum_arg(PartyStatus, "party_status"),
+        category=enum_arg(Category, "category"),
+        party_status=enum_arg(PartyStatus, "party_status"),
         name=(request.args.get("name") or "").strip()[:50] or None,
     )
     members, total = service.list_members(

@@ -12,6 +12,7 @@ from service.activities.models import ActivityStatus
 from service.auth.current import require
 from service.auth.permissions import Action
 from service.database import db
+from service.web.forms import page_arg
 
 bp = Blueprint("zone_activity_pages", __name__, url_prefix="/zone/activities")
 
@@ -22,7 +23,7 @@ PAGE_SIZE = 50
 @require(Action.ZONE_ACTIVITIES_READ)
 def activity_list():
     """Newest first, optionally of one status, each with how many registered in all."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     try:
         status = ActivityStatus(request.args["status"]) if request.args.get("status") else None
     except ValueError:
