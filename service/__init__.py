@@ -49,7 +49,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     from service.health import bp as health_bp
     from workers import relay
 
-    db.init_app(app, settings.database_url)
+    db.init_app(app, settings.database_url, settings.db_app_role)
     crypto.init_app(app, settings.data_keys)
     auth.init_app(app, settings)
     spaces.init_app(app)

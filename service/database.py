@@ -10,7 +10,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
-from tenants.isolation import TenantSession
+from tenants.isolation import ZONE_ROLE_KEY, TenantSession
+from tenants.rls import DEFAULT_APP_ROLE, zone_role
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -53,11 +54,15 @@ def safe_url(url: str) -> str:
 class Database:
     """Engine and session factory, kept per app; `db.session` is the current request's session."""
 
-    def init_app(self, app: Flask, url: str) -> None:
+    def init_app(self, app: Flask, url: str, app_role: str = DEFAULT_APP_ROLE) -> None:
         engine = make_engine(url)
-        app.extensions["pmsc.database"] = _Bound(
-            engine, sessionmaker(engine, class_=TenantSession, expire_on_commit=False)
+        sessions = sessionmaker(
+            engine,
+            class_=TenantSession,
+            expire_on_commit=False,
+            info={ZONE_ROLE_KEY: zone_role(app_role)},
         )
+        app.extensions["pmsc.database"] = _Bound(engine, sessions)
         app.teardown_appcontext(self._close_session)
 
     @property

@@ -17,21 +17,23 @@ from tenants.database_roles import ensure_app_role
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, app_role: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = url
+    # row-level security policies name the zone role, which is derived from the app role
+    config.attributes["app_role"] = app_role
     return config
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Migrate the schema, then (on PostgreSQL) give the app role its grants."""
-    command.upgrade(alembic_config(settings.admin_database_url), revision)
+    command.upgrade(alembic_config(settings.admin_database_url, settings.db_app_role), revision)
     grant_app_role(settings)
 
 
 def downgrade(settings: Settings, revision: str) -> None:
-    command.downgrade(alembic_config(settings.admin_database_url), revision)
+    command.downgrade(alembic_config(settings.admin_database_url, settings.db_app_role), revision)
 
 
 def grant_app_role(settings: Settings) -> None:

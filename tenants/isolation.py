@@ -5,10 +5,15 @@
 * A flush refuses to write a row of another tenant, or any tenant-owned row outside a tenant
   context.
 * At the start of every transaction on PostgreSQL, `pmsc.tenant_id` and `pmsc.scope` are set
-  transaction-locally, so a pooled connection can never carry one tenant's setting to another.
+  transaction-locally, so a pooled connection can never carry one tenant's setting to another;
+  in the zone context the transaction also becomes the zone role (`SET LOCAL ROLE`), the only
+  role whose policy reads every branch's rows (see `tenants.rls`).
 """
 
 from __future__ import annotations
+
+import functools
+import uuid
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
@@ -19,6 +24,7 @@ from tenants.errors import CrossTenantWrite, NoTenantContext
 from tenants.orm import TenantOwned, is_tenant_owned
 
 CONTEXT_KEY = "pmsc.context"
+ZONE_ROLE_KEY = "pmsc.zone_role"  # in session.info: the role a zone-context transaction becomes
 
 
 class TenantSession(Session):
@@ -36,7 +42,7 @@ def bind_context(session: Session, context: Context) -> None:
     if previous is not None and previous != context:
         _forget_unreachable_rows(session, context)
     if session.in_transaction():
-        _apply_database_setting(session.connection(), context)
+        _apply_database_setting(session.connection(), context, session.info.get(ZONE_ROLE_KEY))
 
 
 def _forget_unreachable_rows(session: Session, context: Context) -> None:
@@ -60,20 +66,28 @@ def current_context(session: Session) -> Context | None:
     return session.info.get(CONTEXT_KEY)
 
 
-def _apply_database_setting(connection, context: Context | None) -> None:
+def _apply_database_setting(connection, context: Context | None, zone_role: str | None) -> None:
     if connection.dialect.name != "postgresql":
         return
     tenant = str(context.tenant_id) if context and context.tenant_id else ""
     scope = context.scope if context else ""
+    role = "none"  # the session's own (login) role
+    if scope == "zone":
+        if not zone_role:
+            raise NoTenantContext("a zone context needs the zone role (session.info)")
+        role = zone_role
     connection.exec_driver_sql(
-        "SELECT set_config('pmsc.tenant_id', %s, true), set_config('pmsc.scope', %s, true)",
-        (tenant, scope),
+        "SELECT set_config('pmsc.tenant_id', %s, true), set_config('pmsc.scope', %s, true), "
+        "set_config('role', %s, true)",
+        (tenant, scope, role),
     )
 
 
 @event.listens_for(TenantSession, "after_begin")
 def _on_begin(session: Session, transaction, connection) -> None:
-    _apply_database_setting(connection, session.info.get(CONTEXT_KEY))
+    _apply_database_setting(
+        connection, session.info.get(CONTEXT_KEY), session.info.get(ZONE_ROLE_KEY)
+    )
 
 
 def _tenant_tables(state: ORMExecuteState) -> list:
@@ -116,13 +130,17 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
             "in a tenant context, tenant-owned tables are queried through their ORM entity "
             "so the tenant criteria reach them"
         )
-    tenant_id = context.tenant_id
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantOwned,
-            lambda cls: cls.tenant_id == tenant_id,
-            include_aliases=True,
-        )
+    state.statement = state.statement.options(_tenant_criteria(context.tenant_id))
+
+
+# building the option costs more than the query it filters (SQLAlchemy analyses the lambda each
+# time): one per tenant, reused; its closure holds that tenant's id and nothing else
+@functools.lru_cache(maxsize=4096)
+def _tenant_criteria(tenant_id: uuid.UUID):
+    return with_loader_criteria(
+        TenantOwned,
+        lambda cls: cls.tenant_id == tenant_id,
+        include_aliases=True,
     )
 
 

@@ -37,7 +37,10 @@ from cryptography.fernet import Fernet, MultiFernet
 from flask import Flask, Response, abort, jsonify, request
 from sqlalchemy.engine import make_url
 
-SET_CONTEXT = "SELECT set_config('pmsc.tenant_id', %s, true), set_config('pmsc.scope', %s, true)"
+SET_CONTEXT = (
+    "SELECT set_config('pmsc.tenant_id', %s, true), set_config('pmsc.scope', %s, true), "
+    "set_config('role', %s, true)"
+)
 USER = (
     "SELECT users.id, users.issuer, users.subject, users.name, users.username, users.email, "
     "users.groups, users.created_at, users.last_sign_in_at \nFROM users \n"
@@ -193,14 +196,14 @@ def create_app() -> Flask:
         conn = connection()
         try:
             cur = conn.cursor()
-            cur.execute(SET_CONTEXT, ("", ""))
+            cur.execute(SET_CONTEXT, ("", "", "none"))
             cur.execute(USER, {"issuer_1": issuer, "subject_1": subject})
             cur.fetchall()
             tenant = cur.execute(TENANT, {"slug_1": request.view_args["slug"]}).fetchone()
             if tenant is None:
                 abort(404)
             tenant_id = tenant[0]
-            cur.execute(SET_CONTEXT, (str(tenant_id), "tenant"))
+            cur.execute(SET_CONTEXT, (str(tenant_id), "tenant", "none"))
             ids = {"tenant_id_1": tenant_id, "tenant_id_2": tenant_id}
             total = cur.execute(count_sql, ids).fetchone()[0]
             rows = cur.execute(

@@ -58,6 +58,7 @@ from service import zone_generator as zg
 from service.config import Settings
 from service.database import db
 from tenants.database_roles import ensure_app_role
+from tenants.rls import zone_role
 from tests.conftest import VALID_MEMBER, drop_pg_database, environment, pg_url
 from tests.oidc_issuer import TestIssuer
 from tests.perf import bare_app
@@ -184,9 +185,10 @@ def drop_role(admin_url: str, role: str) -> None:
     """Drop the scratch role, after taking back its grants in the scratch database."""
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
-        # owns nothing there; this revokes its privileges, the database's own included
-        connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
-        connection.exec_driver_sql(f'DROP ROLE "{role}"')
+        # own nothing there; this revokes their privileges, the database's own included
+        for name in (role, zone_role(role)):
+            connection.exec_driver_sql(f'DROP OWNED BY "{name}"')
+            connection.exec_driver_sql(f'DROP ROLE "{name}"')
     engine.dispose()
 
 
@@ -202,7 +204,7 @@ def database_ms(url: str, branch: Branch) -> dict[str, float]:
     page = {**ids, "param_1": PAGE_SIZE, "param_2": 0}
     found = {}
     with psycopg.connect(conninfo) as connection:
-        connection.execute(bare_app.SET_CONTEXT, (branch.tenant_id, "tenant"))
+        connection.execute(bare_app.SET_CONTEXT, (branch.tenant_id, "tenant", "none"))
         for endpoint in ENDPOINTS:
             total = 0.0
             for name, params in ((f"{endpoint}_count", ids), (f"{endpoint}_page", page)):
@@ -583,7 +585,7 @@ def measure(wrk: str, issuer: TestIssuer, env: dict[str, str], name: str, tmp: P
             server_env, workers=2, log=tmp / "service.log", name="service"
         )
         servers["no-rls"] = service_server(
-            {**server_env, "PMSC_DATABASE_URL": pg_url(name, role)},
+            {**server_env, "PMSC_DATABASE_URL": pg_url(name, role), "PMSC_DB_APP_ROLE": role},
             workers=2,
             log=tmp / "no-rls.log",
             name="no-rls",

@@ -33,16 +33,22 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
 
 from service import create_app, schema_migrations, zone_generator
+from service.activities.models import Activity, Attendance
 from service.activities.training import ZONE_TIME
 from service.audit.recorder import set_actor
 from service.config import Settings
 from service.database import db
 from service.rollups.compute import ZONE_SCAN_SETTINGS, periods_for
 from service.rollups.jobs import recompute_tenants
+from tenants.context import Context
+from tenants.isolation import bind_context
+from tenants.rls import zone_role
 from tests.conftest import drop_pg_database, environment
+from tests.perf import zone_template
 from tests.perf.results import append_results
 
 TARGET = 1.5
@@ -203,6 +209,15 @@ def load_zone(app, owner_url: str | None, size: str) -> zone_generator.ZoneLoad:
     PostgreSQL, as the owner) VACUUM ANALYZE it, so every measurement starts from fresh
     statistics and visibility maps."""
     zone = zone_generator.SIZES[size]
+    on_postgresql = bool(owner_url and owner_url.startswith("postgresql"))
+    if on_postgresql:
+        with app.app_context():
+            db.engine.dispose()  # the copy replaces the database under the app's pool
+        copied = zone_template.restore(owner_url, size, SEED)
+        if copied is not None:
+            print(f"  copied from template {zone_template.template_name(size, SEED)} "
+                  f"in {copied:.0f} s", flush=True)  # fmt: skip
+            return _counted(app, size, copied)
 
     def progress(done: int, total: int) -> None:
         if done % max(1, total // 10) == 0:
@@ -214,11 +229,33 @@ def load_zone(app, owner_url: str | None, size: str) -> zone_generator.ZoneLoad:
         load = zone_generator.load_zone(session, size=zone, seed=SEED, progress=progress)
         session.commit()
         session.close()
-    if owner_url and owner_url.startswith("postgresql"):
+    if on_postgresql:
         owner = create_engine(owner_url, isolation_level="AUTOCOMMIT")
         with owner.connect() as connection:
             connection.exec_driver_sql("VACUUM ANALYZE")
         owner.dispose()
+        with app.app_context():
+            db.engine.dispose()
+        zone_template.keep(owner_url, size, SEED)
+    return load
+
+
+def _counted(app, size: str, seconds: float) -> zone_generator.ZoneLoad:
+    """What a copied zone holds, counted (the generator's own figures for a load)."""
+    from service.members.models import Member, PartyGroup
+    from tenants.registry import Tenant
+
+    with app.app_context():
+        session = db.new_session()
+        bind_context(session, Context.zone())
+        load = zone_generator.ZoneLoad(size=size, seed=SEED, seconds=seconds)
+        load.slugs = list(session.scalars(select(Tenant.slug).order_by(Tenant.slug)))
+        load.branches = len(load.slugs)
+        load.party_groups = session.scalar(select(func.count()).select_from(PartyGroup))
+        load.members = session.scalar(select(func.count()).select_from(Member))
+        load.activities = session.scalar(select(func.count()).select_from(Activity))
+        load.attendance = session.scalar(select(func.count()).select_from(Attendance))
+        session.close()
     return load
 
 
@@ -286,8 +323,14 @@ def _floor(url: str, owner_url: str, *, zone_scope: bool) -> float:
     settings = ZONE_SCAN_SETTINGS if zone_scope else OWNER_SETTINGS
     try:
         with engine.begin() as connection:
-            if zone_scope:
-                connection.exec_driver_sql("SELECT set_config('pmsc.scope', 'zone', true)")
+            if zone_scope:  # what the service's zone context does (tenants.isolation)
+                connection.execute(
+                    text(
+                        "SELECT set_config('pmsc.scope', 'zone', true), "
+                        "set_config('role', :r, true)"
+                    ),
+                    {"r": zone_role(make_url(url).username)},
+                )
             for name, value in settings.items():
                 connection.execute(
                     text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
@@ -306,7 +349,8 @@ def _prepare_floor(owner_url: str, app_role: str) -> None:
             "CREATE TABLE rollup_floor (LIKE branch_rollups INCLUDING ALL, "
             "FOREIGN KEY (tenant_id) REFERENCES tenants (id))"
         )
-        connection.exec_driver_sql(f'GRANT SELECT, INSERT ON rollup_floor TO "{app_role}"')
+        for role in (app_role, zone_role(app_role)):
+            connection.exec_driver_sql(f'GRANT SELECT, INSERT ON rollup_floor TO "{role}"')
     owner.dispose()
 
 

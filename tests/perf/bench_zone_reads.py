@@ -44,7 +44,8 @@ from service.rollups.models import BranchRollup
 from service.rollups.rankings_cache import cache_of
 from tenants.orm import uuid7
 from tenants.registry import Tenant
-from tests.conftest import drop_pg_database, environment
+from tenants.rls import zone_role
+from tests.conftest import APP_ROLE, drop_pg_database, environment
 from tests.oidc_issuer import TestIssuer
 from tests.perf.results import append_results
 
@@ -173,7 +174,11 @@ def conditional_read(client, headers: dict[str, str]) -> None:
 
 def bare_read(connection: psycopg.Connection) -> list[tuple]:
     with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('pmsc.scope', 'zone', true)")
+        # what the service's zone context does (tenants.isolation)
+        cursor.execute(
+            "SELECT set_config('pmsc.scope', 'zone', true), set_config('role', %s, true)",
+            (zone_role(APP_ROLE),),
+        )
         cursor.execute(BARE_SQL, (PERIOD,))
         return cursor.fetchall()
 

@@ -45,6 +45,8 @@ from tenants.context import Context
 from tenants.database_roles import role_problems
 from tenants.isolation import bind_context
 from tenants.orm import tenant_owned_tables
+from tenants.rls import zone_role
+from tests.conftest import APP_ROLE
 from tests.robustness.stats import STATS
 
 RLS_REFUSED = "42501"  # insufficient_privilege: "new row violates row-level security policy"
@@ -84,11 +86,25 @@ def conn(app_engine) -> Iterator[Connection]:
             transaction.rollback()
 
 
-def use(connection: Connection, tenant_id: uuid.UUID | None = None, scope: str = "") -> None:
-    """Set the transaction-local settings the policies read, as the service does."""
+ZONE_ROLE = zone_role(APP_ROLE)
+
+
+def use(
+    connection: Connection, tenant_id: uuid.UUID | None = None, scope: str = "", role: str = ""
+) -> None:
+    """Set the transaction-local settings the policies read, and the zone role in the zone
+    scope, as the service does (`role` overrides the role: "none" stays the app role)."""
+    scope = scope or ("tenant" if tenant_id else "")
     connection.execute(
-        text("SELECT set_config('pmsc.tenant_id', :t, true), set_config('pmsc.scope', :s, true)"),
-        {"t": str(tenant_id) if tenant_id else "", "s": scope or ("tenant" if tenant_id else "")},
+        text(
+            "SELECT set_config('pmsc.tenant_id', :t, true), set_config('pmsc.scope', :s, true), "
+            "set_config('role', :r, true)"
+        ),
+        {
+            "t": str(tenant_id) if tenant_id else "",
+            "s": scope,
+            "r": role or (ZONE_ROLE if scope == "zone" else "none"),
+        },
     )
 
 
@@ -232,6 +248,20 @@ def refused(connection: Connection, sql: str, params: dict | None = None) -> str
     return None
 
 
+def assert_changes_nothing_of(connection: Connection, tables: list[str], tenant_id) -> None:
+    """An UPDATE and a DELETE of `tenant_id`'s rows in every table touch no row."""
+    for table in tables:
+        updated = connection.execute(
+            text(f"UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id = :t"), {"t": tenant_id}
+        )
+        assert updated.rowcount == 0, table
+    for table in reversed(tables):
+        deleted = connection.execute(
+            text(f"DELETE FROM {table} WHERE tenant_id = :t"), {"t": tenant_id}
+        )
+        assert deleted.rowcount == 0, table
+
+
 def copy_one_row(connection: Connection, table: str, source: uuid.UUID) -> None:
     """`model_row`: a temporary copy of one of `source`'s rows of `table`, with a new id."""
     connection.exec_driver_sql(
@@ -281,8 +311,8 @@ def test_every_tenant_owned_table_has_enabled_and_forced_row_level_security(conn
 def test_every_tenant_owned_table_has_the_same_two_policies(conn, owned):
     rows = conn.execute(
         text(
-            "SELECT tablename, policyname, permissive, cmd, qual, with_check FROM pg_policies "
-            "WHERE schemaname = 'public'"
+            "SELECT tablename, policyname, permissive, roles, cmd, qual, with_check "
+            "FROM pg_policies WHERE schemaname = 'public'"
         )
     ).all()
     policies = {(r.tablename, r.policyname): r for r in rows}
@@ -294,7 +324,9 @@ def test_every_tenant_owned_table_has_the_same_two_policies(conn, owned):
         assert "pmsc.tenant_id" in tenant_rows.qual
         assert "pmsc.tenant_id" in tenant_rows.with_check
         assert zone_reads.cmd == "SELECT"
-        assert "pmsc.scope" in zone_reads.qual
+        # the zone reads as its own role; nobody else's query carries "or the zone" per row
+        assert zone_reads.roles == [ZONE_ROLE]
+        assert zone_reads.qual == "true"
         # the same definitions everywhere: no table has a weaker copy
         reference = policies[owned[0], "tenant_rows"]
         assert (tenant_rows.qual, tenant_rows.with_check) == (
@@ -375,14 +407,7 @@ def test_branch_a_setting_refuses_moving_a_row_to_branch_b(conn, branches, seede
 def test_branch_a_setting_cannot_update_or_delete_branch_b_rows(conn, app_engine, branches, seeded):
     a, b = branches
     use(conn, a)
-    for table in seeded:
-        updated = conn.execute(
-            text(f"UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id = :b"), {"b": b}
-        )
-        assert updated.rowcount == 0, table
-    for table in reversed(seeded):
-        deleted = conn.execute(text(f"DELETE FROM {table} WHERE tenant_id = :b"), {"b": b})
-        assert deleted.rowcount == 0, table
+    assert_changes_nothing_of(conn, seeded, b)
     conn.commit()
     with app_engine.connect() as other, other.begin():
         use(other, b)
@@ -417,6 +442,11 @@ def test_tenant_session_sets_the_setting_for_its_transaction_only(app, branches)
             bind_context(session, Context.zone())
             assert session.scalar(text(current)) == ""
             assert session.scalar(text("SELECT current_setting('pmsc.scope', true)")) == "zone"
+            assert session.scalar(text("SELECT current_user")) == ZONE_ROLE
+            session.commit()
+            bind_context(session, Context.tenant(a))
+            # the zone role ends with its transaction: the next one is the app role again
+            assert session.scalar(text("SELECT current_user")) == APP_ROLE
         finally:
             session.close()
 
@@ -444,7 +474,61 @@ def test_zone_scope_reads_every_branch_but_writes_nothing(conn, app_engine, bran
         assert deleted.rowcount == 0, table
 
 
+def test_zone_scope_setting_without_the_zone_role_reads_no_branch(conn, branches, seeded):
+    """The setting alone opens nothing: only the zone role's policy reads across branches."""
+    use(conn, scope="zone", role="none")
+    assert conn.scalar(text("SELECT current_user")) == APP_ROLE
+    for table in seeded:
+        assert tenants_seen(conn, table) == set(), table
+
+
+def test_zone_role_cannot_write_another_branch_even_with_a_branch_setting(conn, branches, seeded):
+    """The zone role's own policy is for SELECT only: with branch A's setting it may read B's
+    rows but neither insert, update nor delete them."""
+    a, b = branches
+    use(conn, a, scope="tenant", role=ZONE_ROLE)
+    for table in seeded:
+        assert b in tenants_seen(conn, table), table
+        copy_one_row(conn, table, b)
+        assert refused(conn, f"INSERT INTO {table} SELECT * FROM model_row") == RLS_REFUSED
+        conn.exec_driver_sql("DROP TABLE model_row")
+    assert_changes_nothing_of(conn, seeded, b)
+
+
 # the roles
+
+
+def test_app_role_can_become_the_zone_role_but_does_not_inherit_it(conn):
+    row = conn.execute(
+        text(
+            "SELECT pg_has_role(current_user, :z, 'MEMBER') AS member, "
+            "pg_has_role(current_user, :z, 'USAGE') AS inherits, "
+            "(SELECT rolcanlogin FROM pg_roles WHERE rolname = :z) AS can_log_in"
+        ),
+        {"z": ZONE_ROLE},
+    ).one()
+    assert (row.member, row.inherits, row.can_log_in) == (True, False, False)
+
+
+def test_role_that_inherits_the_zone_role_has_role_problems(app_engine, app_env):
+    """Inherited, the zone role's policy would apply to every query of the role: each branch
+    could read every other branch."""
+    admin_url = make_url(app_env["PMSC_ADMIN_DATABASE_URL"])
+    probe = f"pmsc_probe_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {probe} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS")
+        connection.exec_driver_sql(f'GRANT "{ZONE_ROLE}" TO {probe}')
+    engine = create_engine(admin_url.set(username=probe, password=None))
+    try:
+        with engine.connect() as connection:
+            problems = role_problems(connection)
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP ROLE {probe}")
+        admin.dispose()
+    assert any(f"inherits {ZONE_ROLE}" in p for p in problems)
 
 
 def test_app_role_has_no_role_problems(conn):
