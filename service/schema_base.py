@@ -8,15 +8,18 @@ from collections.abc import Mapping
 
 import marshmallow as ma
 
+from service.schema_dump import PlannedDump
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 (not tab, CR, LF), DEL, C1
 # a surrogate code point in a Python str is always a lone one (JSON "\ud800"): it is not
 # text, cannot be encoded as UTF-8, and neither database can store it
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-class InputSchema(ma.Schema):
+class InputSchema(PlannedDump, ma.Schema):
     """Trims surrounding spaces of text fields and refuses NUL and other control characters,
-    which PostgreSQL cannot store and no person means to type, and lone surrogates.
+    which PostgreSQL cannot store and no person means to type, and lone surrogates. Dumps
+    through a compiled plan (`service.schema_dump`).
 
     Applies to JSON bodies (dicts, and lists of them) and query strings (webargs'
     `MultiDictProxy`) alike."""
