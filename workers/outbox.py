@@ -11,6 +11,9 @@ from workers.models import OutboxMessage
 
 # set on a session that recorded work, so the in-process mode knows to run it after commit
 RECORDED_KEY = "pmsc.outbox.recorded"
+# on PostgreSQL a recording transaction also notifies this channel: delivered at commit (never
+# on rollback), it wakes the worker's relay at once instead of at its next poll
+NOTIFY_CHANNEL = "pmsc_outbox"
 
 
 def record(
@@ -30,4 +33,10 @@ def record(
     )
     session.add(message)
     session.info[RECORDED_KEY] = True
+    # the connection, not the session: a session statement would autoflush the caller's
+    # pending rows here, moving their errors away from the flush the caller expects;
+    # PostgreSQL delivers one notification per transaction for the same channel and payload
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}")
     return message

@@ -13,11 +13,12 @@ from flask import Flask
 
 from workers import jobs, periodic, relay
 from workers.connection import redis_connection, redis_ping
+from workers.outbox_listener import OutboxListener
 from workers.queues import QUEUE_NAMES, queues
 
 log = logging.getLogger(__name__)
 
-RELAY_INTERVAL = 1.0  # seconds between two relay passes
+RELAY_INTERVAL = 1.0  # seconds between two relay passes, unless a commit's notification wakes it
 # how often rq looks for jobs whose worker died (rq's default is 10 minutes): a job abandoned by
 # a killed worker is retried once its heartbeat has lapsed (about 90 s) and this pass has run
 MAINTENANCE_INTERVAL = 60
@@ -29,6 +30,7 @@ def relay_loop(app: Flask, redis_url: str, *, interval: float = RELAY_INTERVAL) 
     # a forked child: the parent's pooled database connections are not ours to use
     app.extensions["pmsc.database"].engine.dispose(close=False)
     connection = redis_connection(redis_url)
+    listener = OutboxListener(app.config["PMSC_SETTINGS"].database_url)
     while os.getppid() == parent:
         try:
             report = relay.relay_once(app, redis_url)
@@ -43,7 +45,8 @@ def relay_loop(app: Flask, redis_url: str, *, interval: float = RELAY_INTERVAL) 
             periodic.enqueue_due(redis_url, connection)
         except Exception:
             log.exception("relay pass failed; retrying")
-        time.sleep(interval)
+            time.sleep(interval)  # not at full speed into a failure that notifications repeat
+        listener.wait(interval)
 
 
 def run_worker(app: Flask, redis_url: str, *, burst: bool = False) -> bool:
