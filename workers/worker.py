@@ -53,7 +53,8 @@ def run_worker(app: Flask, redis_url: str, *, burst: bool = False) -> bool:
     """Work the queues (in priority order) with rq's scheduler, relaying the outbox beside.
     Losing Redis does not end the command: it waits for Redis and starts a new rq worker."""
     import redis
-    from rq import Worker
+
+    worker_class = _worker_class()
 
     jobs.use_app(app)
     jobs.load_jobs()
@@ -71,29 +72,50 @@ def run_worker(app: Flask, redis_url: str, *, burst: bool = False) -> bool:
         relayer.start()
     try:
         while True:
-            worker = Worker(
+            worker = worker_class(
                 [by_name[name] for name in QUEUE_NAMES],
                 connection=connection,
                 maintenance_interval=MAINTENANCE_INTERVAL,
             )
             try:
-                return worker.work(with_scheduler=True, burst=burst)
+                worked = worker.work(with_scheduler=True, burst=burst)
+                if burst or worker.stop_asked:
+                    return worked
+                # rq logs and returns when Redis drops while it watches a job
+                log.warning("the rq worker stopped without being asked to; restarting it")
+                time.sleep(1)  # not in a tight loop, whatever stopped it
             except (redis.ConnectionError, redis.TimeoutError) as error:
-                # rq survives an outage while it waits for jobs, not one while it watches a job
-                # or registers itself; the outbox keeps the work meanwhile
+                # rq survives an outage while it waits for jobs, not one while it registers
+                # itself; the outbox keeps the work meanwhile
                 if burst:
                     raise
                 log.warning("lost Redis (%s); waiting for it to come back", error)
-                if not _wait_for_redis(redis_url):
-                    return True
-                log.info("Redis is back; starting a new rq worker")
+            if not _wait_for_redis(redis_url):
+                return True
+            log.info("Redis answers; starting a new rq worker")
     finally:
         if relayer is not None:
             relayer.terminate()
             relayer.join(5)
 
 
-def _wait_for_redis(redis_url: str, *, longest: float = 30.0) -> bool:
+def _worker_class():
+    from rq import Worker
+
+    class StoppableWorker(Worker):
+        """rq's worker, remembering whether a signal asked it to stop: its `work` returns the
+        same way after a warm shutdown and after giving up on a lost Redis."""
+
+        stop_asked = False
+
+        def request_stop(self, signum, frame):
+            self.stop_asked = True
+            return super().request_stop(signum, frame)
+
+    return StoppableWorker
+
+
+def _wait_for_redis(redis_url: str, *, longest: float = 5.0) -> bool:
     """Ping Redis with a growing pause until it answers (True) or SIGTERM/SIGINT asks the
     command to stop (False): rq's own handlers are gone with the rq worker that gave up."""
     stopping = []

@@ -326,3 +326,58 @@ def test_with_redis_stopped_writes_succeed_and_every_rollup_happens_once_it_is_b
     finally:
         _stop_worker(process)
         dispose(app)
+
+
+def test_a_worker_that_loses_redis_while_it_watches_a_job_keeps_working_once_it_is_back(
+    app_env, redis_server, owner_engine, issuer, make_branch, tmp_path
+):
+    """rq gives up (logs and returns) when Redis drops while it watches a running job; the
+    `pmsc worker` command must not end with it: it waits and starts a new rq worker."""
+    env = {**app_env, "PMSC_REDIS_URL": redis_server.url}
+    app = build_app(env)
+    process = None
+    try:
+        branch = make_branch()
+        client = caller(app, issuer, branch)
+        people = _roster(client, branch.slug, 2)
+        _meeting(client, branch.slug, people, ["present"] * 2)
+        recompute(app, branch.id)
+        year = str(datetime.now(UTC).year)
+        _meeting(client, branch.slug, people, ["late"] * 2)
+        with owner_engine.connect() as lock:
+            # the job's write waits on this row: rq is watching it when Redis goes
+            lock.execute(
+                text(
+                    "SELECT 1 FROM branch_rollups WHERE tenant_id = :t AND period = :p FOR UPDATE"
+                ),
+                {"t": branch.id, "p": year},
+            )
+            process = start_worker(env, tmp_path)
+            _until(
+                lambda: _activity(
+                    owner_engine,
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'DELETE FROM branch_rollups%'",
+                ),
+                seconds=30,
+                what="the rollup job to reach its write",
+            )
+            redis_server.stop()
+            lock.rollback()
+        time.sleep(3)  # rq notices the loss while the job ends, and gives up
+        assert process.poll() is None, "pmsc worker ended with its rq worker"
+        redis_server.start()
+        _meeting(client, branch.slug, people, ["absent"] * 2)  # new work, after the outage
+        _until(
+            lambda: figures(app, branch.id) == _expected(app, branch.id),
+            seconds=60,
+            what="the new rq worker to roll up the write made after Redis came back",
+        )
+        assert figures(app, branch.id)[year]["activities_held"] == 3
+        output = _stop_worker(process)
+        process = None
+        assert "starting a new rq worker" in output  # the same command, a new rq worker
+    finally:
+        if process is not None:
+            _kill(process)
+        dispose(app)
