@@ -34,14 +34,15 @@ test: lint
 test-long: lint
 	PMSC_TEST_LONG=1 $(BIN)/pytest $(PYTEST_ARGS)
 
-# benchmarks: not part of `make test`; figures go to tests/perf/RESULTS.md
+# benchmarks (issue 5, B1-B7): not part of `make test`; they need PostgreSQL and Redis (started
+# here when not answering, as .ci/run does); figures go to tests/perf/RESULTS.md
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/13
 bench: $(STAMP)
-	$(BIN)/python -m tests.perf.bench_tenant_scale
-	$(BIN)/python -m tests.perf.bench_zone_reads
-	$(BIN)/python -m tests.perf.bench_rollup_freshness
-	$(BIN)/python -m tests.perf.bench_rollup_freshness --size large
-	$(BIN)/python -m tests.perf.bench_rollup
-	$(BIN)/python -m tests.perf.bench_api
+	bash .ci/services
+	PMSC_TEST_DATABASE_URL=$${PMSC_TEST_DATABASE_URL:-$(BENCH_DATABASE_URL)} \
+	PMSC_TEST_REDIS_URL=$${PMSC_TEST_REDIS_URL:-$(BENCH_REDIS_URL)} \
+		$(BIN)/python -m tests.perf.run_all
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
@@ -49,7 +50,7 @@ clean:
 # the pages' message catalogues: extract, merge into each language's .po, compile the .mo
 # files (committed: the app reads them as they are, no build step at install)
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k msg --no-location --sort-output \
 		-o service/translations/messages.pot service
 	$(BIN)/pybabel update -i service/translations/messages.pot -d service/translations \
 		--ignore-obsolete

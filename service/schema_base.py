@@ -1,5 +1,5 @@
-"""The base of every input schema: trims text and refuses control characters by field; and the
-bound on list offsets."""
+"""The base of every input schema: trims text and refuses control characters by field; a decimal
+field written as a JSON number; and the bound on list offsets."""
 
 from __future__ import annotations
 
@@ -63,6 +63,19 @@ def _cleaned(data):
     if errors:
         raise ma.ValidationError(errors)
     return cleaned
+
+
+class JsonDecimal(ma.fields.Decimal):
+    """A decimal written as a JSON number.
+
+    marshmallow's `Decimal` dumps `Decimal` values, which JSON carries as strings; apispec
+    writes a `Range`'s bounds through the field, so the document's `minimum` of a number was
+    the string `"0.000"` (an invalid document: schemathesis refused to load it). It still
+    reads a numeric string (`"1.5"`) as well as a number: exact decimals, as clients that
+    avoid binary floats send them."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else float(value)
 
 
 # flask-smorest bounds `page_size` but not `page`: `?page=10**20` would overflow the database's

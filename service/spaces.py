@@ -16,6 +16,7 @@ from sqlalchemy import select
 from service.audit.recorder import set_actor
 from service.auth.current import branch_roles, current_principal
 from service.database import db
+from service.messages import msg
 from tenants.context import Context
 from tenants.isolation import bind_context
 from tenants.registry import SLUG_PATTERN, Tenant, TenantStatus
@@ -70,22 +71,27 @@ def _enter_branch(slug: str) -> None:
         if tenant is not None and principal.zone_roles:
             abort(
                 403,
-                message="Zone roles see branches' figures in the zone view, "
-                "not the records of a branch's space.",
+                message=msg(
+                    "Zone roles see branches' figures in the zone view, "
+                    "not the records of a branch's space."
+                ),
             )
-        abort(404, message=f"No branch {slug!r}.")
+        abort(404, message=msg("No branch %(slug)r.", slug=slug))
     if tenant.status == TenantStatus.SUSPENDED:
         abort(
             403,
-            message=f"Branch {slug!r} is suspended: its space is closed until the "
-            "working committee reactivates it.",
+            message=msg(
+                "Branch %(slug)r is suspended: its space is closed until the "
+                "working committee reactivates it.",
+                slug=slug,
+            ),
         )
     if (
         tenant.status == TenantStatus.ARCHIVED
         and request.method in WRITE_METHODS
         and not _withdraws_access()
     ):
-        abort(403, message=f"Branch {slug!r} is archived: its space is read-only.")
+        abort(403, message=msg("Branch %(slug)r is archived: its space is read-only.", slug=slug))
     set_actor(session, principal.actor)
     g.tenant = tenant
     g.branch_roles = roles

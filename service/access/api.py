@@ -24,6 +24,7 @@ from service.access.schemas import (
 from service.auth.current import current_principal, require
 from service.auth.permissions import Action
 from service.database import db
+from service.messages import msg
 from service.schema_base import page_offset
 from service.spaces import withdraws_access
 from tenants import provisioning
@@ -78,7 +79,7 @@ def _listed(tenant_id: uuid.UUID):
 @zone_blp.route("/users")
 class Users(MethodView):
     @require(Action.USERS_READ)
-    @zone_blp.arguments(UserQuerySchema, location="query")
+    @zone_blp.arguments(UserQuerySchema(), location="query")
     @zone_blp.response(200, UserSchema(many=True))
     @zone_blp.paginate()
     def get(self, query, pagination_parameters):
@@ -109,7 +110,7 @@ class ZoneGrants(MethodView):
         return _listed(_enter_tenant_for_grants(slug).id)
 
     @require(Action.ZONE_GRANTS_WRITE)
-    @zone_blp.arguments(GrantCreateSchema)
+    @zone_blp.arguments(GrantCreateSchema())
     @zone_blp.response(201, GrantSchema)
     def post(self, body, slug: str):
         """Grant an account a branch role (admin or member)."""
@@ -140,15 +141,17 @@ class BranchGrants(MethodView):
         return _listed(g.tenant.id)
 
     @require(Action.GRANTS_WRITE)
-    @branch_blp.arguments(GrantCreateSchema)
+    @branch_blp.arguments(GrantCreateSchema())
     @branch_blp.response(201, GrantSchema)
     def post(self, body):
         """Grant an account the member role in this branch."""
         if body["role"] != GrantedRole.MEMBER:
             abort(
                 403,
-                message="A branch admin grants the member role; the working committee "
-                "grants the admin role.",
+                message=msg(
+                    "A branch admin grants the member role; the working committee "
+                    "grants the admin role."
+                ),
             )
         return _grant(g.tenant.id, body)
 
@@ -162,7 +165,7 @@ class BranchGrantById(MethodView):
         """Revoke a member grant: it stops working at the account's next request."""
         grant = access.get_grant(db.session, tenant_id=g.tenant.id, grant_id=grant_id)
         if grant.role != GrantedRole.MEMBER:
-            abort(403, message="Only the working committee revokes the admin role.")
+            abort(403, message=msg("Only the working committee revokes the admin role."))
         access.revoke_grant(db.session, grant=grant)
 
 
@@ -175,7 +178,7 @@ class ApiTokens(MethodView):
         return access.list_tokens(db.session, tenant_id=g.tenant.id)
 
     @require(Action.API_TOKENS_WRITE)
-    @branch_blp.arguments(ApiTokenCreateSchema)
+    @branch_blp.arguments(ApiTokenCreateSchema())
     @branch_blp.response(201, ApiTokenCreatedSchema)
     def post(self, body):
         """Create a token for an integration; the `secret` in the answer is shown only once."""

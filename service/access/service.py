@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from service.access.models import ApiToken, GrantedRole, RoleGrant, TokenScope, User, UserSession
 from service.auth.roles import Role
 from service.errors import Conflict, Invalid, NotFound
+from service.messages import msg
 from tenants.orm import escape_like, utcnow
 from tenants.registry import Tenant
 
@@ -73,10 +74,10 @@ def find_user(session: Session, *, user_id: uuid.UUID | None, username: str | No
         )
         user = candidates[0] if len(candidates) == 1 else None
     else:
-        raise Invalid({"user_id": "Name the account by user_id or username."})
+        raise Invalid({"user_id": msg("Name the account by user_id or username.")})
     if user is None:
         field = "user_id" if user_id is not None else "username"
-        raise Invalid({field: "No such account: the person must have signed in once."})
+        raise Invalid({field: msg("No such account: the person must have signed in once.")})
     return user
 
 
@@ -207,7 +208,9 @@ def grant_role(
         )
     )
     if exists is not None:
-        raise Conflict(f"The account already has {role.value} in this branch.")
+        raise Conflict(
+            msg("The account already has %(role)s in this branch.", role=Role(role.value))
+        )
     grant = RoleGrant(tenant_id=tenant_id, user_id=user.id, role=role, granted_by=granted_by)
     session.add(grant)
     session.flush()
@@ -220,7 +223,7 @@ def get_grant(session: Session, *, tenant_id: uuid.UUID, grant_id: uuid.UUID) ->
         select(RoleGrant).where(RoleGrant.tenant_id == tenant_id, RoleGrant.id == grant_id)
     )
     if grant is None:
-        raise NotFound(f"No grant {grant_id} in this branch.")
+        raise NotFound(msg("No grant %(id)s in this branch.", id=grant_id))
     return grant
 
 
@@ -245,9 +248,9 @@ def create_token(
     """A new token for the branch; returns it and its secret, which is never shown again."""
     now = utcnow()
     if expires_at <= now:
-        raise Invalid({"expires_at": "Must be in the future."})
+        raise Invalid({"expires_at": msg("Must be in the future.")})
     if expires_at > now + timedelta(days=MAX_TOKEN_DAYS):
-        raise Invalid({"expires_at": f"Must be within {MAX_TOKEN_DAYS} days."})
+        raise Invalid({"expires_at": msg("Must be within %(n)s days.", n=MAX_TOKEN_DAYS)})
     secret = f"{TOKEN_PREFIX}{tenant.id.hex}_{secrets.token_urlsafe(32)}"
     token = ApiToken(
         tenant_id=tenant.id,
@@ -310,7 +313,7 @@ def revoke_token(session: Session, *, tenant_id: uuid.UUID, token_id: uuid.UUID)
         select(ApiToken).where(ApiToken.tenant_id == tenant_id, ApiToken.id == token_id)
     )
     if token is None:
-        raise NotFound(f"No API token {token_id} in this branch.")
+        raise NotFound(msg("No API token %(id)s in this branch.", id=token_id))
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()

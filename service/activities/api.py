@@ -28,6 +28,7 @@ from service.auth.current import require
 from service.auth.permissions import Action
 from service.database import db
 from service.etags import check_etag, set_etag
+from service.messages import msg
 from service.schema_base import page_offset
 from tenants.context import Context
 from tenants.isolation import bind_context
@@ -73,7 +74,7 @@ def _registration_view(registration, name: str) -> dict:
 @blp.route("/activities")
 class Activities(MethodView):
     @require(Action.ACTIVITIES_READ)
-    @blp.arguments(ActivityQuerySchema, location="query")
+    @blp.arguments(ActivityQuerySchema(), location="query")
     @blp.response(200, ActivitySchema(many=True))
     @blp.paginate()
     def get(self, filters, pagination_parameters):
@@ -90,7 +91,7 @@ class Activities(MethodView):
 
     @require(Action.ACTIVITIES_WRITE)
     @blp.etag
-    @blp.arguments(ActivitySchema)
+    @blp.arguments(ActivitySchema())
     @blp.response(201, ActivitySchema)
     def post(self, fields):
         """Add an activity (planned unless said otherwise)."""
@@ -156,7 +157,7 @@ class ActivityAttendance(MethodView):
 @blp.route("/activities/<uuid:activity_id>/attendance/<uuid:member_id>")
 class MemberAttendance(MethodView):
     @require(Action.ATTENDANCE_WRITE)
-    @blp.arguments(AttendanceOneSchema)
+    @blp.arguments(AttendanceOneSchema())
     @blp.response(200, AttendanceSchema)
     def put(self, fields, activity_id: uuid.UUID, member_id: uuid.UUID):
         """Record one member's attendance at a held activity."""
@@ -181,7 +182,7 @@ class MemberAttendance(MethodView):
 @blp.route("/training/summary")
 class TrainingSummary(MethodView):
     @require(Action.TRAINING_READ)
-    @blp.arguments(YearQuerySchema, location="query")
+    @blp.arguments(YearQuerySchema(), location="query")
     @blp.response(200, TrainingSummarySchema)
     def get(self, query):
         """Each member's training hours in the year against their category's target, by name;
@@ -196,7 +197,7 @@ class TrainingSummary(MethodView):
 @blp.route("/zone-activities")
 class OpenZoneActivities(MethodView):
     @require(Action.REGISTRATIONS_READ)
-    @blp.arguments(ZoneActivityQuerySchema, location="query")
+    @blp.arguments(ZoneActivityQuerySchema(), location="query")
     @blp.response(200, ActivitySchema(many=True))
     @blp.paginate()
     def get(self, query, pagination_parameters):
@@ -230,7 +231,7 @@ class Registrations(MethodView):
         return [_registration_view(*row) for row in rows]
 
     @require(Action.REGISTRATIONS_WRITE)
-    @blp.arguments(RegistrationSchema)
+    @blp.arguments(RegistrationSchema())
     @blp.response(201, RegistrationSchema)
     def post(self, body, activity_id: uuid.UUID):
         """Register one of the branch's members (409 when the activity is full)."""
@@ -249,7 +250,7 @@ class Registrations(MethodView):
 @blp.route("/zone-activities/<uuid:activity_id>/registrations/<uuid:registration_id>")
 class RegistrationById(MethodView):
     @require(Action.REGISTRATIONS_WRITE)
-    @blp.arguments(RegistrationAttendanceSchema)
+    @blp.arguments(RegistrationAttendanceSchema())
     @blp.response(200, RegistrationSchema)
     def put(self, body, activity_id: uuid.UUID, registration_id: uuid.UUID):
         """Record whether the registered member came (once the activity is held)."""
@@ -285,7 +286,7 @@ class RegistrationById(MethodView):
 @zone_blp.route("/activities")
 class ZoneActivities(MethodView):
     @require(Action.ZONE_ACTIVITIES_READ)
-    @zone_blp.arguments(ZoneActivityQuerySchema, location="query")
+    @zone_blp.arguments(ZoneActivityQuerySchema(), location="query")
     @zone_blp.response(200, ActivitySchema(many=True))
     @zone_blp.paginate()
     def get(self, query, pagination_parameters):
@@ -301,7 +302,7 @@ class ZoneActivities(MethodView):
 
     @require(Action.ZONE_ACTIVITIES_WRITE)
     @zone_blp.etag
-    @zone_blp.arguments(ActivitySchema)
+    @zone_blp.arguments(ActivitySchema())
     @zone_blp.response(201, ActivitySchema)
     def post(self, fields):
         """Organise a zone activity, open to every branch while planned."""
@@ -352,7 +353,7 @@ class ZoneActivityCounts(MethodView):
 @zone_blp.route("/training-targets")
 class TrainingTargets(MethodView):
     @require(Action.TRAINING_TARGETS_READ)
-    @zone_blp.arguments(YearQuerySchema, location="query")
+    @zone_blp.arguments(YearQuerySchema(), location="query")
     @zone_blp.response(200, TrainingTargetSchema(many=True))
     def get(self, query):
         """Each category's yearly training-hours target (`is_default` when the zone set none)."""
@@ -368,5 +369,5 @@ class TrainingTargetsOfYear(MethodView):
         """Set the year's targets: listed categories get their hours (`null`: the default);
         unlisted ones fall back to the default (32 for party members, none for others)."""
         if not 2000 <= year <= 2099:
-            raise training.Invalid({"year": "Must be between 2000 and 2099."})
+            raise training.Invalid({"year": msg("Must be between 2000 and 2099.")})
         return training.set_targets(db.session, year=year, items=items)

@@ -18,7 +18,7 @@ from service.activities.models import (
     TrainingTopic,
 )
 from service.members.models import Category
-from service.schema_base import InputSchema
+from service.schema_base import InputSchema, JsonDecimal
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -31,7 +31,7 @@ def _in_range(value: datetime) -> None:
         raise ValidationError("Must be between the years 2000 and 2099.")
 
 
-class Hours(ma.fields.Decimal):
+class Hours(JsonDecimal):
     """Hours with at most two decimals, read as a JSON number and written as one."""
 
     def __init__(self, maximum: Decimal, **kwargs) -> None:
@@ -42,9 +42,6 @@ class Hours(ma.fields.Decimal):
         if number.as_tuple().exponent < -2:
             raise ValidationError("At most two decimals (e.g. 1.5 or 0.25).")
         return number
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else float(value)
 
 
 def _when(description: str = "with its UTC offset, e.g. 2026-05-04T14:00:00+08:00", **kwargs):

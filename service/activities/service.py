@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service.activities.models import (
@@ -36,6 +36,7 @@ from service.activities.models import (
 )
 from service.errors import Conflict, Invalid, NotFound
 from service.members.models import Member
+from service.messages import msg
 from service.rollups.triggers import mark_branch_changed
 from tenants.orm import utcnow
 
@@ -80,7 +81,7 @@ def get_activity(session: Session, *, tenant_id: uuid.UUID, activity_id: uuid.UU
         select(Activity).where(Activity.tenant_id == tenant_id, Activity.id == activity_id)
     )
     if activity is None:
-        raise NotFound(f"No activity {activity_id} in this branch.")
+        raise NotFound(msg("No activity %(id)s in this branch.", id=activity_id))
     return activity
 
 
@@ -100,14 +101,19 @@ def update_activity(
     session: Session, *, activity: Activity, changes: Mapping[str, Any]
 ) -> Activity:
     """Change an activity; the result must still satisfy the rules."""
+    # the row lock first: a concurrent attendance write then either committed before our
+    # count below (which sees it) or waits for us (and finds the activity no longer held)
+    _lock(session, activity)
     with session.no_autoflush:
         for name, value in changes.items():
             setattr(activity, name, value)
         check_activity(activity)
         if activity.status != ActivityStatus.HELD and _attendance_count(session, activity):
             raise Conflict(
-                "The activity has attendance recorded: it stays held. Clear its attendance "
-                "first to mark it planned or cancelled."
+                msg(
+                    "The activity has attendance recorded: it stays held. Clear its attendance "
+                    "first to mark it planned or cancelled."
+                )
             )
     session.flush()
     mark_branch_changed(session, tenant_id=activity.tenant_id)
@@ -116,8 +122,9 @@ def update_activity(
 
 def delete_activity(session: Session, *, activity: Activity) -> None:
     """Delete an activity without attendance (one with attendance is a `Conflict`)."""
+    _lock(session, activity)
     if _attendance_count(session, activity):
-        raise Conflict("The activity has attendance recorded; clear its attendance first.")
+        raise Conflict(msg("The activity has attendance recorded; clear its attendance first."))
     tenant_id = activity.tenant_id
     session.delete(activity)
     session.flush()
@@ -136,17 +143,17 @@ def check_activity(a: Activity | ZoneActivity, *, now: datetime | None = None) -
     offending field."""
     errors: dict[str, str] = {}
     if a.starts_at and a.ends_at and a.ends_at < a.starts_at:
-        errors["ends_at"] = "Must not be before starts_at."
+        errors["ends_at"] = msg("Must not be before starts_at.")
     if a.kind == ActivityKind.CONSULTATION and a.consultation_topic is None:
-        errors["consultation_topic"] = "A consultation is on health, psychology or law."
+        errors["consultation_topic"] = msg("A consultation is on health, psychology or law.")
     if a.kind != ActivityKind.CONSULTATION and a.consultation_topic is not None:
-        errors["consultation_topic"] = "Only a consultation has a topic; leave it empty."
+        errors["consultation_topic"] = msg("Only a consultation has a topic; leave it empty.")
     if a.kind != ActivityKind.CULTURAL_SPORTS and a.festival is not None:
-        errors["festival"] = "Only a cultural or sports activity marks a festival."
+        errors["festival"] = msg("Only a cultural or sports activity marks a festival.")
     if a.kind not in TRAINING_KINDS and a.training_topic is not None:
-        errors["training_topic"] = "Only a training session or expert lecture has one."
+        errors["training_topic"] = msg("Only a training session or expert lecture has one.")
     if a.status == ActivityStatus.HELD and a.starts_at > (now or utcnow()):
-        errors["status"] = "An activity that starts in the future cannot be held yet."
+        errors["status"] = msg("An activity that starts in the future cannot be held yet.")
     if errors:
         raise Invalid(errors)
 
@@ -184,6 +191,7 @@ def replace_attendance(
 ) -> list[tuple[Attendance, str]]:
     """Replace the activity's whole attendance record by `items`; every item is checked before
     anything is written, so a refused batch changes nothing."""
+    _lock(session, activity, refresh=True)
     _require_held(activity)
     names = _member_names(
         session, tenant_id=activity.tenant_id, ids=[i["member_id"] for i in items]
@@ -193,9 +201,9 @@ def replace_attendance(
     for index, item in enumerate(items):
         member_id = item["member_id"]
         if member_id not in names:
-            errors[str(index)] = {"member_id": "No such member in this branch."}
+            errors[str(index)] = {"member_id": msg("No such member in this branch.")}
         elif member_id in seen:
-            errors[str(index)] = {"member_id": "This member appears twice in the list."}
+            errors[str(index)] = {"member_id": msg("This member appears twice in the list.")}
         else:
             problem = _reason_problem(item)
             if problem:
@@ -232,10 +240,11 @@ def set_attendance(
     session: Session, *, activity: Activity, member_id: uuid.UUID, fields: Mapping[str, Any]
 ) -> tuple[Attendance, str]:
     """Record (or change) one member's attendance at a held activity."""
+    _lock(session, activity, refresh=True)
     _require_held(activity)
     names = _member_names(session, tenant_id=activity.tenant_id, ids=[member_id])
     if member_id not in names:
-        raise NotFound(f"No member {member_id} in this branch.")
+        raise NotFound(msg("No member %(id)s in this branch.", id=member_id))
     problem = _reason_problem(fields)
     if problem:
         raise Invalid({"reason": problem})
@@ -254,12 +263,38 @@ def set_attendance(
 
 def clear_attendance(session: Session, *, activity: Activity, member_id: uuid.UUID) -> None:
     """Remove one member's attendance record; `NotFound` if there is none."""
+    _lock(session, activity)
     record = _attendance_of(session, activity=activity, member_id=member_id)
     if record is None:
-        raise NotFound(f"No attendance of member {member_id} at this activity.")
+        raise NotFound(msg("No attendance of member %(id)s at this activity.", id=member_id))
     session.delete(record)
     session.flush()
     mark_branch_changed(session, tenant_id=activity.tenant_id)
+
+
+def _lock(session: Session, activity: Activity, *, refresh: bool = False) -> None:
+    """Take the activity's write lock until the transaction ends. Every write of its attendance
+    and every change of the activity takes it first, so they run one after another: two batches
+    never interleave their deletes and inserts into a mix, two first records of one member never
+    both insert, and no attendance lands on an activity being marked planned. What is read after
+    it is what the previous holder committed; `refresh` reloads the activity itself (for an
+    activity not changed in this transaction: its status may have moved while we waited)."""
+    where = (Activity.tenant_id == activity.tenant_id, Activity.id == activity.id)
+    if session.get_bind().dialect.name == "sqlite":
+        # no row locks, and the transaction only begins at its first write (reads before it
+        # see whatever is committed then): a write that changes nothing takes the database's
+        # write lock now, waiting for the writer before us (busy_timeout)
+        session.execute(
+            update(Activity)
+            .where(*where)
+            .values(version=Activity.version, updated_at=Activity.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        # a column, not the entity: the object's pending changes and version stay as they are
+        session.execute(select(Activity.id).where(*where).with_for_update())
+    if refresh:
+        session.refresh(activity)
 
 
 def _attendance_of(
@@ -278,15 +313,17 @@ def _require_held(activity: Activity) -> None:
     if activity.status != ActivityStatus.HELD:
         raise Invalid(
             {
-                "status": f"The activity is {activity.status.value}: attendance is recorded "
-                "only for held activities."
+                "status": msg(
+                    "The activity is %(status)s: attendance is recorded only for held activities.",
+                    status=activity.status,
+                )
             }
         )
 
 
 def _reason_problem(item: Mapping[str, Any]) -> str | None:
     if item["status"] == AttendanceStatus.EXCUSED and not item.get("reason"):
-        return "An excused absence needs a reason."
+        return msg("An excused absence needs a reason.")
     return None
 
 

@@ -31,6 +31,7 @@ from service.activities.models import (
 from service.activities.service import ATTENDED
 from service.errors import Invalid
 from service.members.models import Category, Member
+from service.messages import msg
 from service.rollups.triggers import mark_zone_changed
 
 ZONE_TIME = timezone(timedelta(hours=8), "CST")
@@ -77,7 +78,7 @@ def set_targets(session: Session, *, year: int, items: Sequence[Mapping[str, Any
     errors: dict[str, dict[str, str]] = {}
     for index, item in enumerate(items):
         if item["category"] in seen:
-            errors[str(index)] = {"category": "This category appears twice in the list."}
+            errors[str(index)] = {"category": msg("This category appears twice in the list.")}
         seen.add(item["category"])
     if errors:
         raise Invalid(errors)

@@ -28,6 +28,7 @@ from service.activities.service import (
 )
 from service.errors import Conflict, Invalid, NotFound
 from service.members.models import Member
+from service.messages import msg
 from service.rollups.triggers import mark_branch_changed, mark_zone_changed
 from tenants.registry import Tenant
 
@@ -59,7 +60,7 @@ def get_zone_activity(
         query = query.with_for_update()
     activity = session.scalar(query)
     if activity is None:
-        raise NotFound(f"No zone activity {activity_id}.")
+        raise NotFound(msg("No zone activity %(id)s.", id=activity_id))
     return activity
 
 
@@ -85,7 +86,7 @@ def update_zone_activity(
             setattr(activity, name, value)
         check_activity(activity)
     if activity.status != ActivityStatus.HELD and attended:
-        raise Conflict("Branches have recorded attendance at this activity: it stays held.")
+        raise Conflict(msg("Branches have recorded attendance at this activity: it stays held."))
     session.flush()
     mark_zone_changed(session)
     return activity
@@ -174,12 +175,17 @@ def register(
     by the caller (`for_update`), and `registered_total` counts all branches' registrations
     (a zone-context aggregate), so capacity holds under concurrent registrations."""
     if activity.status != ActivityStatus.PLANNED:
-        raise Conflict(f"The zone activity is {activity.status.value}: registration is closed.")
+        raise Conflict(
+            msg(
+                "The zone activity is %(status)s: registration is closed.",
+                status=activity.status,
+            )
+        )
     name = session.scalar(
         select(Member.name).where(Member.tenant_id == tenant_id, Member.id == member_id)
     )
     if name is None:
-        raise Invalid({"member_id": "No such member in this branch."})
+        raise Invalid({"member_id": msg("No such member in this branch.")})
     if session.scalar(
         select(ZoneRegistration.id).where(
             ZoneRegistration.tenant_id == tenant_id,
@@ -187,9 +193,9 @@ def register(
             ZoneRegistration.member_id == member_id,
         )
     ):
-        raise Conflict("This member is already registered.")
+        raise Conflict(msg("This member is already registered."))
     if activity.capacity is not None and registered_total() >= activity.capacity:
-        raise Conflict(f"The zone activity is full ({activity.capacity} places).")
+        raise Conflict(msg("The zone activity is full (%(n)s places).", n=activity.capacity))
     registration = ZoneRegistration(
         tenant_id=tenant_id, zone_activity_id=activity.id, member_id=member_id
     )
@@ -216,7 +222,12 @@ def get_registration(
         )
     ).first()
     if row is None:
-        raise NotFound(f"No registration {registration_id} of this branch to this activity.")
+        raise NotFound(
+            msg(
+                "No registration %(id)s of this branch to this activity.",
+                id=registration_id,
+            )
+        )
     return row[0], row[1]
 
 
@@ -226,7 +237,10 @@ def cancel_registration(
     """Withdraw a registration while the activity is still planned."""
     if activity.status != ActivityStatus.PLANNED:
         raise Conflict(
-            f"The zone activity is {activity.status.value}: its registrations stay on record."
+            msg(
+                "The zone activity is %(status)s: its registrations stay on record.",
+                status=activity.status,
+            )
         )
     session.delete(registration)
     session.flush()
@@ -243,8 +257,10 @@ def record_attendance(
     if activity.status != ActivityStatus.HELD:
         raise Invalid(
             {
-                "status": f"The zone activity is {activity.status.value}: attendance is "
-                "recorded once it is held."
+                "status": msg(
+                    "The zone activity is %(status)s: attendance is recorded once it is held.",
+                    status=activity.status,
+                )
             }
         )
     registration.attendance = attendance

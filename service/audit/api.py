@@ -42,7 +42,7 @@ def _page(model, filters: dict, pagination):
 @branch_blp.route("")
 class BranchAudit(MethodView):
     @require(Action.AUDIT_READ)
-    @branch_blp.arguments(AuditQuerySchema, location="query")
+    @branch_blp.arguments(AuditQuerySchema(), location="query")
     @branch_blp.response(200, AuditEventSchema(many=True))
     @branch_blp.paginate()
     def get(self, filters, pagination_parameters):
@@ -53,7 +53,7 @@ class BranchAudit(MethodView):
 @zone_blp.route("")
 class ZoneAudit(MethodView):
     @require(Action.ZONE_AUDIT_READ)
-    @zone_blp.arguments(AuditQuerySchema, location="query")
+    @zone_blp.arguments(AuditQuerySchema(), location="query")
     @zone_blp.response(200, AuditEventSchema(many=True))
     @zone_blp.paginate()
     def get(self, filters, pagination_parameters):

@@ -26,6 +26,7 @@ from service.auth.role_map import RoleMap
 from service.auth.roles import Principal, Role
 from service.config import DEV_LOGIN_AUDIENCE, Settings
 from service.database import db
+from service.messages import msg
 from tenants.context import Context
 from tenants.isolation import bind_context
 from tenants.orm import utcnow
@@ -203,7 +204,7 @@ def require(action: Action) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             if not allowed(action):
-                abort(403, message=f"Your roles do not allow {action.value}.")
+                abort(403, message=msg("Your roles do not allow %(action)s.", action=action.value))
             return view(*args, **kwargs)
 
         wrapper.required_action = action

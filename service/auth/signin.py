@@ -25,6 +25,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 
 from service.access import service as access
 from service.access.models import User
@@ -140,7 +141,8 @@ def login():
         if _settings().dev_login:
             return redirect(url_for("dev_login.choose"))
         return render_template(
-            "signin_failed.html", reason="单点登录尚未配置（PMSC_OIDC_CLIENT_ID）。"
+            "signin_failed.html",
+            reason=_("Single sign-on is not configured yet (PMSC_OIDC_CLIENT_ID)."),
         ), 503
     session[NEXT_KEY] = safe_next(request.args.get("next"))
     return client.authorize_redirect(url_for("signin.callback", _external=True))

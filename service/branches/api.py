@@ -24,7 +24,7 @@ blp = Blueprint(
 @blp.route("")
 class Branches(MethodView):
     @require(Action.TENANTS_READ)
-    @blp.arguments(BranchQuerySchema, location="query")
+    @blp.arguments(BranchQuerySchema(), location="query")
     @blp.response(200, BranchSchema(many=True))
     @blp.paginate()
     def get(self, filters, pagination_parameters):
@@ -43,7 +43,7 @@ class Branches(MethodView):
 
     @require(Action.TENANTS_WRITE)
     @blp.etag
-    @blp.arguments(BranchSchema)
+    @blp.arguments(BranchSchema())
     @blp.response(201, BranchSchema)
     def post(self, fields):
         """Register a branch: its space exists at once (no DDL, constant time)."""

@@ -33,7 +33,7 @@ def _shown(member, reveal: bool | None = None):
 @blp.route("/members")
 class Members(MethodView):
     @require(Action.MEMBERS_READ)
-    @blp.arguments(MemberQuerySchema, location="query")
+    @blp.arguments(MemberQuerySchema(), location="query")
     @blp.response(200, MemberSchema(many=True))
     @blp.paginate()
     def get(self, filters, pagination_parameters):
@@ -51,7 +51,7 @@ class Members(MethodView):
 
     @require(Action.MEMBERS_WRITE)
     @blp.etag
-    @blp.arguments(MemberSchema)
+    @blp.arguments(MemberSchema())
     @blp.response(201, MemberSchema)
     def post(self, fields):
         """Add a member to the roster."""
@@ -111,7 +111,7 @@ class PartyGroups(MethodView):
 
     @require(Action.PARTY_GROUPS_WRITE)
     @blp.etag
-    @blp.arguments(PartyGroupSchema)
+    @blp.arguments(PartyGroupSchema())
     @blp.response(201, PartyGroupSchema)
     def post(self, fields):
         """Create a party group."""

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from service.messages import msg
+
 _PATTERN = re.compile(r"^\d{17}[\dX]$")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_DIGITS = "10X98765432"
@@ -24,16 +26,16 @@ def parse_id_card(value: str) -> IdCard:
     Raises ValueError with a message a person can act on."""
     number = value.strip().upper()
     if not _PATTERN.match(number):
-        raise ValueError("An ID-card number has 17 digits followed by a digit or X.")
+        raise ValueError(msg("An ID-card number has 17 digits followed by a digit or X."))
     total = sum(int(d) * w for d, w in zip(number[:17], _WEIGHTS, strict=True))
     if _CHECK_DIGITS[total % 11] != number[17]:
-        raise ValueError("The ID-card number's check digit is wrong; please check the number.")
+        raise ValueError(msg("The ID-card number's check digit is wrong; please check the number."))
     try:
         birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
-        raise ValueError("The ID-card number does not contain a valid birth date.") from None
+        raise ValueError(msg("The ID-card number does not contain a valid birth date.")) from None
     if not date(1900, 1, 1) <= birth <= date.today():
-        raise ValueError("The ID-card number's birth date is not between 1900 and today.")
+        raise ValueError(msg("The ID-card number's birth date is not between 1900 and today."))
     return IdCard(number, birth, "male" if int(number[16]) % 2 else "female")
 
 

@@ -10,11 +10,13 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, Invalid, NotFound
 from service.members.id_card import mask_id_card, mask_phone, parse_id_card
 from service.members.models import Category, Member, PartyGroup, PartyStatus
+from service.messages import msg
 from service.rollups.triggers import mark_branch_changed
 from tenants.orm import escape_like
 
@@ -55,7 +57,7 @@ def get_member(session: Session, *, tenant_id: uuid.UUID, member_id: uuid.UUID) 
         select(Member).where(Member.tenant_id == tenant_id, Member.id == member_id)
     )
     if member is None:
-        raise NotFound(f"No member {member_id} in this branch.")
+        raise NotFound(msg("No member %(id)s in this branch.", id=member_id))
     return member
 
 
@@ -131,31 +133,38 @@ def _check(session: Session, m: Member) -> None:
     if not party:
         for name in ("party_status", "joined_party_date", "full_membership_date"):
             if getattr(m, name) is not None:
-                errors[name] = "Only party members have this; leave it empty for this category."
+                errors[name] = msg(
+                    "Only party members have this; leave it empty for this category."
+                )
     elif m.party_status is None:
-        errors["party_status"] = "A party member is probationary or full."
+        errors["party_status"] = msg("A party member is probationary or full.")
     if m.party_status == PartyStatus.PROBATIONARY and m.full_membership_date is not None:
-        errors["full_membership_date"] = "A probationary member has no full-membership date yet."
+        errors["full_membership_date"] = msg(
+            "A probationary member has no full-membership date yet."
+        )
     if (
         m.joined_party_date
         and m.full_membership_date
         and m.full_membership_date < m.joined_party_date
     ):
-        errors["full_membership_date"] = "Must not be before the date of joining the party."
+        errors["full_membership_date"] = msg("Must not be before the date of joining the party.")
     if (
         m.birth_date
         and m.joined_party_date
         and m.joined_party_date < _add_years(m.birth_date, MIN_ADMISSION_AGE)
     ):
-        errors["joined_party_date"] = f"A member joins the party at {MIN_ADMISSION_AGE} or older."
+        errors["joined_party_date"] = msg(
+            "A member joins the party at %(age)s or older.", age=MIN_ADMISSION_AGE
+        )
     if m.id_card_number:
         card = parse_id_card(m.id_card_number)
         if m.birth_date and m.birth_date != card.birth_date:
-            errors["birth_date"] = (
-                f"Does not match the ID-card number ({card.birth_date.isoformat()})."
+            errors["birth_date"] = msg(
+                "Does not match the ID-card number (%(birth_date)s).",
+                birth_date=card.birth_date.isoformat(),
             )
         if m.gender and m.gender.value != card.gender:
-            errors["gender"] = "Does not match the ID-card number."
+            errors["gender"] = msg("Does not match the ID-card number.")
     if (
         m.party_group_id is not None
         and session.scalar(
@@ -165,7 +174,7 @@ def _check(session: Session, m: Member) -> None:
         )
         is None
     ):
-        errors["party_group_id"] = "No such party group in this branch."
+        errors["party_group_id"] = msg("No such party group in this branch.")
     if errors:
         raise Invalid(errors)
 
@@ -201,7 +210,7 @@ def get_party_group(session: Session, *, tenant_id: uuid.UUID, group_id: uuid.UU
         select(PartyGroup).where(PartyGroup.tenant_id == tenant_id, PartyGroup.id == group_id)
     )
     if group is None:
-        raise NotFound(f"No party group {group_id} in this branch.")
+        raise NotFound(msg("No party group %(id)s in this branch.", id=group_id))
     return group
 
 
@@ -214,13 +223,21 @@ def save_party_group(
         select(PartyGroup.id).where(PartyGroup.tenant_id == tenant_id, PartyGroup.name == name)
     )
     if clash is not None and (group is None or clash != group.id):
-        raise Conflict(f"The branch already has a party group named {name!r}.")
+        raise Conflict(msg("The branch already has a party group named %(name)r.", name=name))
     if group is None:
         group = PartyGroup(tenant_id=tenant_id)
         session.add(group)
     for key, value in fields.items():
         setattr(group, key, value)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:
+        # another transaction took the name between our check and our write: the unique key
+        # (tenant_id, name) refused it, and the refusal is the same 409 as the check's
+        raise Conflict(
+            msg("The branch already has a party group named %(name)r.", name=name)
+        ) from error
     return group
 
 
@@ -234,7 +251,9 @@ def delete_party_group(session: Session, *, group: PartyGroup) -> None:
         )
     )
     if members:
-        raise Conflict(f"The party group still has {members} member(s); move them first.")
+        raise Conflict(
+            msg("The party group still has %(n)s member(s); move them first.", n=members)
+        )
     session.delete(group)
     session.flush()
 

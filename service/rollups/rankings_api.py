@@ -19,7 +19,7 @@ from service.auth.permissions import Action
 from service.database import db
 from service.rollups import ranking, rankings_cache
 from service.rollups.models import Indicator
-from service.schema_base import InputSchema
+from service.schema_base import InputSchema, JsonDecimal
 from tenants.context import Context
 from tenants.isolation import bind_context
 from tenants.registry import EnterpriseType, TenantStatus
@@ -90,16 +90,19 @@ class RankingSchema(ma.Schema):
     note = ma.fields.String(allow_none=True)
 
 
+_WEIGHT_RANGE = validate.Range(min=0, max=ranking.MAX_WEIGHT)
+
+
 class WeightsSchema(InputSchema):
     """Every indicator's weight (0 to 999.999, not all zero)."""
 
     class Meta:
         ordered = True
 
-    meetings = ma.fields.Decimal(required=True, places=3, validate=validate.Range(min=0))
-    attendance = ma.fields.Decimal(required=True, places=3, validate=validate.Range(min=0))
-    training = ma.fields.Decimal(required=True, places=3, validate=validate.Range(min=0))
-    activity = ma.fields.Decimal(required=True, places=3, validate=validate.Range(min=0))
+    meetings = JsonDecimal(required=True, places=3, validate=_WEIGHT_RANGE)
+    attendance = JsonDecimal(required=True, places=3, validate=_WEIGHT_RANGE)
+    training = JsonDecimal(required=True, places=3, validate=_WEIGHT_RANGE)
+    activity = JsonDecimal(required=True, places=3, validate=_WEIGHT_RANGE)
 
 
 class WeightsOutSchema(ma.Schema):
@@ -222,7 +225,7 @@ def _not_modified_or_tag(etag_data: dict) -> None:
 class Rankings(MethodView):
     @require(Action.RANKINGS_READ)
     @zone_blp.etag
-    @zone_blp.arguments(RankingQuerySchema, location="query")
+    @zone_blp.arguments(RankingQuerySchema(), location="query")
     @zone_blp.response(200, RankingSchema)
     def get(self, query):
         """Active branches ranked by their weighted indicators for `period`; filter by industry
@@ -261,7 +264,7 @@ class RankingWeights(MethodView):
 
     @require(Action.RANKING_WEIGHTS_WRITE)
     @zone_blp.etag
-    @zone_blp.arguments(WeightsSchema)
+    @zone_blp.arguments(WeightsSchema())
     @zone_blp.response(200, WeightsOutSchema)
     def put(self, body):
         """Set every indicator's weight (needs `If-Match`): none negative, not all zero.
@@ -275,7 +278,7 @@ class RankingWeights(MethodView):
 @blp.route("/standing")
 class OwnStanding(MethodView):
     @require(Action.STANDING_READ)
-    @blp.arguments(PeriodQuerySchema, location="query")
+    @blp.arguments(PeriodQuerySchema(), location="query")
     @blp.response(200, StandingSchema)
     def get(self, query):
         """The branch's rank among the zone's ranked branches, how many there are, its own

@@ -26,7 +26,9 @@ blp = Blueprint(
 class MeetingRequirementSchema(InputSchema):
     kind = ma.fields.Enum(ActivityKind, by_value=True, required=True)
     frequency = ma.fields.Enum(Frequency, by_value=True, required=True)
-    times = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=100))
+    times = ma.fields.Integer(
+        required=True, strict=True, validate=ma.validate.Range(min=1, max=100)
+    )
     is_default = ma.fields.Boolean(dump_only=True)
 
 

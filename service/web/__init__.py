@@ -13,8 +13,21 @@ ZONE_TIMEZONE = "Asia/Shanghai"  # the zone's clock: pages show times as its peo
 
 def init_app(app: Flask) -> None:
     """Languages, the templates' helpers, and every page blueprint."""
+    from service.auth.current import allowed
+    from service.auth.permissions import Action
     from service.rollups.ranking import shown
-    from service.web import exports, i18n, roster_import, zone_activities
+    from service.web import access as access_pages
+    from service.web import (
+        activity_forms,
+        branch_zone_activities,
+        exports,
+        i18n,
+        party_groups,
+        roster_import,
+        zone_activities,
+        zone_branches,
+    )
+    from service.web import audit as audit_pages
     from service.web.activities import bp as activities_bp
     from service.web.labels import label, labels
     from service.web.members import bp as members_bp
@@ -25,16 +38,25 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", ZONE_TIMEZONE)
     i18n.init_app(app)
     app.jinja_env.globals.update(label=label, shown=shown, TenantStatus=TenantStatus)
+    # the navigation offers only what the caller's roles allow (the pages' own permission table)
+    app.jinja_env.globals.update(allowed=allowed, Action=Action)
     app.jinja_env.filters.update(localtime=localtime, labels=labels)
     for blueprint in (
         pages_bp,
         roster_import.bp,  # before the members' `/<id>` pages
         members_bp,
         activities_bp,
+        activity_forms.bp,
+        branch_zone_activities.bp,
         zone_bp,
         zone_activities.bp,
         exports.zone_bp,
         exports.branch_bp,
+        party_groups.bp,
+        access_pages.bp,
+        audit_pages.branch_bp,
+        audit_pages.zone_bp,
+        zone_branches.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -20,7 +20,7 @@ from service.database import db
 from service.errors import Invalid
 from service.members.service import MemberFilters, list_members
 from service.web import ZONE_TIMEZONE
-from service.web.forms import enum_arg, field_errors, page_arg
+from service.web.forms import enum_arg, field_errors, page_arg, page_count
 
 bp = Blueprint("branch_activities", __name__, url_prefix="/t/<tenant_slug>/activities")
 
@@ -71,11 +71,12 @@ def activity_list():
         activities=activities,
         total=total,
         page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        pages=page_count(total, PAGE_SIZE),
         filters=filters,
         month=month.strftime("%Y-%m") if month else "",
         kinds=list(ActivityKind),
         statuses=list(ActivityStatus),
+        can_write=allowed(Action.ACTIVITIES_WRITE),
     )
 
 
@@ -105,6 +106,7 @@ def activity_calendar():
         by_day=by_day,
         previous=previous.strftime("%Y-%m"),
         following=following.strftime("%Y-%m"),
+        can_write=allowed(Action.ACTIVITIES_WRITE),
     )
 
 
@@ -155,6 +157,7 @@ def _page(activity, *, errors: dict[str, list[str]], posted: dict[str, tuple[str
         present=sum(1 for a in recorded.values() if a.status in attended),
         recorded=len(recorded),
         can_take=allowed(Action.ATTENDANCE_WRITE) and activity.status == ActivityStatus.HELD,
+        can_write=allowed(Action.ACTIVITIES_WRITE),
     )
     return page, 422 if errors else 200
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import marshmallow as ma
-from flask import request
+from flask import render_template, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from service.errors import Invalid
+from service.messages import Msg
+from service.web.labels import label
 
 # the messages of the schemas and domain rules a form can meet, in the catalogues; any other
 # message is shown as the domain wrote it
@@ -28,16 +31,15 @@ KNOWN_MESSAGES = (
     _l("A party member is probationary or full."),
     _l("A probationary member has no full-membership date yet."),
     _l("Must not be before the date of joining the party."),
-    _l("A member joins the party at 18 or older."),
-    _l("Does not match the ID-card number."),
     _l("No such party group in this branch."),
     _l(
         "A mobile number has 11 digits starting with 1; "
         "a landline is 0, area code and number (e.g. 0512-66881234)."
     ),
     _l("An excused absence needs a reason."),
-    _l("This record was changed by someone else since you opened it; reload and try again."),
 )
+# a form opened at a version of its record that someone has saved over since
+STALE = _l("This record was changed by someone else since you opened it; reload and try again.")
 
 
 def form_input(form: Mapping[str, str], fields: Iterable[str], required: Iterable[str]) -> dict:
@@ -54,6 +56,15 @@ def form_input(form: Mapping[str, str], fields: Iterable[str], required: Iterabl
     return data
 
 
+def with_int(values: dict, name: str) -> dict:
+    """`values` with field `name` as an int where the form's text is one, for a schema's strict
+    integer field; otherwise as typed, for the schema to name ("Not a valid integer.")."""
+    value = values.get(name)
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,9}", value):
+        return {**values, name: int(value)}
+    return values
+
+
 def field_errors(error: ma.ValidationError | Invalid) -> dict[str, list[str]]:
     """Each field's messages, translated where the catalogue knows them."""
     raw = error.messages if isinstance(error, ma.ValidationError) else error.errors
@@ -61,8 +72,53 @@ def field_errors(error: ma.ValidationError | Invalid) -> dict[str, list[str]]:
     for field, messages in dict(raw).items():
         if isinstance(messages, str):
             messages = [messages]
-        out[str(field)] = [gettext(str(m)) for m in messages if isinstance(m, str)]
+        out[str(field)] = [translated(m) for m in messages if isinstance(m, str)]
     return out
+
+
+def translated(message: str) -> str:
+    """A domain message in the person's language: a `Msg` by its catalogue template with its
+    values filled in (an enumeration value by its label), a fixed message by the catalogue;
+    anything the catalogue lacks as the domain wrote it."""
+    if isinstance(message, Msg) and message.params:
+        values = {k: label(v) if isinstance(v, enum.Enum) else v for k, v in message.params.items()}
+        return gettext(message.template, **values)
+    return gettext(str(message))
+
+
+def stored(record: object, fields: Iterable[str]) -> dict[str, Any]:
+    """A record's `fields` as an edit form opens with them."""
+    return {name: getattr(record, name) for name in fields}
+
+
+def changed_since_opened(record: Any) -> bool:
+    """Whether the posted form's `version` is not the record's: someone saved it since the
+    form was opened, and the page refuses rather than overwrite (as the API's `If-Match`)."""
+    return request.form.get("version") != str(record.version)
+
+
+def stale_errors() -> dict[str, list[str]]:
+    """The refused form's errors when `changed_since_opened`."""
+    return {"_form": [str(STALE)]}
+
+
+def shown(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Form values as the fields show them: None empty, an enumeration by its value."""
+    return {k: "" if v is None else getattr(v, "value", v) for k, v in values.items()}
+
+
+def form_page(
+    template: str, values: Mapping[str, Any], errors: dict, *, status: int | None = None, **context
+):
+    """A form page and its status: `status` where given, else 422 when it names errors, else
+    200."""
+    page = render_template(template, values=shown(values), errors=errors, **context)
+    return page, status or (422 if errors else 200)
+
+
+def page_count(total: int, size: int) -> int:
+    """How many list pages `total` rows fill at `size` a page (at least one)."""
+    return max((total + size - 1) // size, 1)
 
 
 E = TypeVar("E", bound=enum.Enum)

@@ -6,7 +6,14 @@ import enum
 
 from flask_babel import lazy_gettext as _l
 
-from service.activities.models import ActivityKind, ActivityStatus, AttendanceStatus
+from service.activities.models import (
+    ActivityKind,
+    ActivityStatus,
+    AttendanceStatus,
+    ConsultationTopic,
+    Festival,
+    TrainingTopic,
+)
 from service.auth.roles import Role
 from service.members.models import Category, Education, Gender, PartyStatus
 from service.rollups.models import Indicator
@@ -40,6 +47,17 @@ LABELS: dict[enum.Enum, object] = {
     ActivityKind.CULTURAL_SPORTS: _l("Cultural or sports activity"),
     ActivityKind.VOLUNTEER_SERVICE: _l("Volunteer service"),
     ActivityKind.ANNUAL_EMPLOYEE_MEETING: _l("Annual members' and employees' meeting"),
+    ConsultationTopic.HEALTH: _l("Health"),
+    ConsultationTopic.PSYCHOLOGY: _l("Psychology"),
+    ConsultationTopic.LAW: _l("Law"),
+    Festival.MAY_DAY: _l("May Day"),
+    Festival.YOUTH_DAY: _l("May Fourth Youth Day"),
+    Festival.NATIONAL_DAY: _l("National Day"),
+    Festival.NEW_YEAR: _l("New Year's Day"),
+    TrainingTopic.IDEOLOGY: _l("Political theory"),
+    TrainingTopic.PARTY_AFFAIRS: _l("Party affairs"),
+    TrainingTopic.INDUSTRY: _l("Industry development"),
+    TrainingTopic.LAW: _l("Laws and regulations"),
     ActivityStatus.PLANNED: _l("Planned"),
     ActivityStatus.HELD: _l("Held"),
     ActivityStatus.CANCELLED: _l("Cancelled"),

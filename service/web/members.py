@@ -16,7 +16,17 @@ from service.errors import Invalid
 from service.members import service
 from service.members.models import Category, Education, Gender, PartyStatus
 from service.members.schemas import MemberSchema
-from service.web.forms import enum_arg, field_errors, form_input, page_arg
+from service.web.forms import (
+    changed_since_opened,
+    enum_arg,
+    field_errors,
+    form_input,
+    form_page,
+    page_arg,
+    page_count,
+    stale_errors,
+    stored,
+)
 
 bp = Blueprint("branch_members", __name__, url_prefix="/t/<tenant_slug>/members")
 
@@ -69,7 +79,7 @@ def member_list():
         members=[service.present(m, reveal=reveal) for m in members],
         total=total,
         page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        pages=page_count(total, PAGE_SIZE),
         filters=filters,
         choices=CHOICES,
         can_write=allowed(Action.MEMBERS_WRITE),
@@ -112,15 +122,10 @@ def member_edit(member_id: uuid.UUID):
     member = service.get_member(db.session, tenant_id=g.tenant.id, member_id=member_id)
     errors: dict[str, list[str]] = {}
     if request.method == "GET":
-        values = {name: getattr(member, name) for name in FIELDS}
-        return _form(values, errors, member=member)
+        return _form(stored(member, FIELDS), errors, member=member)
     values = form_input(request.form, FIELDS, REQUIRED)
-    if request.form.get("version") != str(member.version):
-        # someone saved it since this form was opened: refuse rather than overwrite
-        errors["_form"] = [
-            _("This record was changed by someone else since you opened it; reload and try again.")
-        ]
-        return _form(values, errors, member=member, status=409)
+    if changed_since_opened(member):
+        return _form(values, stale_errors(), member=member, status=409)
     try:
         changes = MemberSchema().load(values)
         service.update_member(db.session, member=member, changes=changes)
@@ -132,18 +137,33 @@ def member_edit(member_id: uuid.UUID):
     return _form(values, errors, member=member)
 
 
+@bp.route("/<uuid:member_id>/delete", methods=["GET", "POST"])
+@require(Action.MEMBERS_WRITE)
+def member_delete(member_id: uuid.UUID):
+    """Ask first, naming the member (GET); remove them on the confirmation's POST. Their
+    attendance and zone registrations go with them (the database cascades)."""
+    member = service.get_member(db.session, tenant_id=g.tenant.id, member_id=member_id)
+    stale = request.method == "POST" and changed_since_opened(member)
+    if request.method == "GET" or stale:
+        page = render_template("members/delete.html", member=member, stale=stale)
+        return page, 409 if stale else 200
+    name = member.name
+    service.delete_member(db.session, member=member)
+    flash(_("Member %(name)s deleted.", name=name))
+    return redirect(url_for("branch_members.member_list", tenant_slug=g.tenant.slug), 303)
+
+
 def _form(values: dict, errors: dict, *, member, status: int | None = None):
     groups = service.list_party_groups(db.session, tenant_id=g.tenant.id)
-    shown = {k: ("" if v is None else getattr(v, "value", v)) for k, v in values.items()}
-    page = render_template(
+    return form_page(
         "members/form.html",
-        values=shown,
-        errors=errors,
+        values,
+        errors,
+        status=status,
         member=member,
         choices=CHOICES,
         groups=[group for group, _count in groups],
     )
-    return page, status or (422 if errors else 200)
 
 
 def _group_name(group_id: uuid.UUID | None) -> str | None:

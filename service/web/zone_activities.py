@@ -12,7 +12,7 @@ from service.activities.models import ActivityStatus
 from service.auth.current import require
 from service.auth.permissions import Action
 from service.database import db
-from service.web.forms import page_arg
+from service.web.forms import page_arg, page_count
 
 bp = Blueprint("zone_activity_pages", __name__, url_prefix="/zone/activities")
 
@@ -39,7 +39,7 @@ def activity_list():
         registered=registered,
         total=total,
         page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        pages=page_count(total, PAGE_SIZE),
         status=status,
         statuses=list(ActivityStatus),
     )

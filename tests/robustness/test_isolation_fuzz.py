@@ -20,17 +20,13 @@ in the audit log, and ID-card numbers and phones are nowhere in the database in 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from service.auth.permissions import PERMISSIONS
-from service.database import db
-from tenants import provisioning
-from tenants.context import Context
-from tenants.isolation import bind_context
+from tests.robustness.makers import tenant_maker, user_maker
 from tests.robustness.openapi import Operation, fill, reference_stem
 from tests.robustness.stats import LONG, STATS
 from tests.robustness.world import World, expected_status
@@ -55,58 +51,16 @@ class Report:
         self.probes[op.key] = self.probes.get(op.key, 0) + 1
 
 
-def _make_tenant(app):
-    def make():
-        with app.app_context():
-            session = db.new_session()
-            bind_context(session, Context.system())
-            tenant = provisioning.create_tenant(
-                session,
-                slug=f"z-{uuid.uuid4().hex[:12]}",
-                name="模糊测试党支部",
-                enterprise_name="模糊测试有限公司",
-                enterprise_type="private",
-                industry="软件",
-                employee_count=30,
-                organization_type="branch",
-            )
-            session.commit()
-            session.close()
-        return tenant
-
-    return make
-
-
-def _make_user(app):
-    from service.access import service as access
-
-    def make():
-        handle = uuid.uuid4().hex[:10]
-        with app.app_context():
-            session = db.new_session()
-            bind_context(session, Context.system())
-            user = access.upsert_user(
-                session,
-                issuer="https://idp.example",
-                subject=f"fuzz-{handle}",
-                name=f"账户 {handle}",
-                username=f"fuzz-{handle}",
-                email=None,
-                groups=[],
-            )
-            session.commit()
-            session.refresh(user)
-            session.expunge(user)
-            session.close()
-        return user
-
-    return make
-
-
 @pytest.fixture(scope="module")
 def fuzzed(app, app_env, issuer) -> Iterator[tuple[World, Report]]:
     """The world, built, and every probe sent (once per backend)."""
-    world = World(app, issuer, app_env, _make_tenant(app), _make_user(app))
+    world = World(
+        app,
+        issuer,
+        app_env,
+        tenant_maker(app, prefix="z", name="模糊测试党支部"),
+        user_maker(app, prefix="fuzz"),
+    )
     try:
         world.build()
         report = Report()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from service.activities.models import Activity, ActivityStatus, Attendance
 from service.database import db
@@ -19,6 +19,8 @@ from tests.web.conftest import (
     BRANCH_MEMBER,
     OTHER_BRANCH,
     SECRETARY,
+    count_rows,
+    create_zone_activity,
     csrf_of,
     signed_in,
     text_of,
@@ -26,19 +28,6 @@ from tests.web.conftest import (
 
 HOME = f"/t/{BRANCH}/"
 MEMBERS = f"/t/{BRANCH}/members"
-
-
-def _count(app, model, *where) -> int:
-    with app.app_context():
-        session = db.new_session()
-        bind_context(session, Context.zone())
-        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == BRANCH))
-        bind_context(session, Context.tenant(tenant_id))
-        try:
-            return session.scalar(select(func.count(model.id)).where(*where))
-        finally:
-            session.rollback()
-            session.close()
 
 
 def _held_activity(client) -> str:
@@ -72,13 +61,13 @@ def test_a_branch_member_reads_but_is_offered_and_allowed_no_writes(demo_app):
     assert "新增人员" not in roster
     assert client.get(f"{MEMBERS}/new").status_code == 403
     token = csrf_of(client)
-    before = _count(demo_app, Member)
+    before = count_rows(demo_app, Member)
     refused = client.post(
         f"{MEMBERS}/new",
         data={"csrf_token": token, "name": "越权", "gender": "male", "category": "worker"},
     )
     assert refused.status_code == 403
-    assert _count(demo_app, Member) == before
+    assert count_rows(demo_app, Member) == before
     activity = _held_activity(client)
     page = client.get(f"/t/{BRANCH}/activities/{activity}").get_data(as_text=True)
     assert "保存考勤" not in page and "disabled" in page
@@ -130,7 +119,7 @@ def test_a_guest_is_sent_to_sign_in(demo_app):
 def test_the_member_form_names_each_bad_field_and_writes_nothing(demo_app):
     client = signed_in(demo_app, SECRETARY)
     token = csrf_of(client)
-    before = _count(demo_app, Member)
+    before = count_rows(demo_app, Member)
     response = client.post(
         f"{MEMBERS}/new",
         data={
@@ -159,7 +148,7 @@ def test_the_member_form_names_each_bad_field_and_writes_nothing(demo_app):
     )
     assert rule.status_code == 422
     assert 'id="e-party_status"' in rule.get_data(as_text=True)
-    assert _count(demo_app, Member) == before
+    assert count_rows(demo_app, Member) == before
 
 
 def test_a_member_is_created_then_edited_and_a_stale_edit_is_refused(demo_app):
@@ -191,14 +180,14 @@ def test_a_member_is_created_then_edited_and_a_stale_edit_is_refused(demo_app):
     assert client.post(f"{page_url}/edit", data={**fields, "name": "页面新人甲"}).status_code == 303
     stale = client.post(f"{page_url}/edit", data={**fields, "name": "页面新人乙"})
     assert stale.status_code == 409
-    assert _count(demo_app, Member, Member.name == "页面新人乙") == 0
+    assert count_rows(demo_app, Member, Member.name == "页面新人乙") == 0
     member_view = text_of(signed_in(demo_app, BRANCH_MEMBER).get(page_url).get_data(as_text=True))
     assert "139****5678" in member_view  # masked for a reader, as in the API
 
 
 def test_every_post_needs_the_session_csrf_token(demo_app):
     client = signed_in(demo_app, SECRETARY)
-    before = _count(demo_app, Member)
+    before = count_rows(demo_app, Member)
     refused = client.post(
         f"{MEMBERS}/new", data={"name": "无令牌", "gender": "male", "category": "worker"}
     )
@@ -208,7 +197,7 @@ def test_every_post_needs_the_session_csrf_token(demo_app):
         data={"csrf_token": "forged", "name": "无令牌", "gender": "male", "category": "worker"},
     )
     assert forged.status_code == 403
-    assert _count(demo_app, Member) == before
+    assert count_rows(demo_app, Member) == before
 
 
 def test_attendance_is_taken_on_one_screen_all_or_nothing(demo_app):
@@ -221,7 +210,7 @@ def test_attendance_is_taken_on_one_screen_all_or_nothing(demo_app):
     kept = dict(
         re.findall(r'name="status-([0-9a-f-]{36})".*?<option value="(\w+)" selected', page, re.S)
     )
-    before = _count(demo_app, Attendance, Attendance.activity_id == uuid.UUID(activity))
+    before = count_rows(demo_app, Attendance, Attendance.activity_id == uuid.UUID(activity))
     posted = {f"status-{m}": "" for m in members}
     posted.update({f"status-{m}": s for m, s in kept.items()})
     first, second = members[0], members[1]
@@ -234,7 +223,7 @@ def test_attendance_is_taken_on_one_screen_all_or_nothing(demo_app):
     refused = client.post(url, data=bad)
     assert refused.status_code == 422
     assert "请假须填写原因" in refused.get_data(as_text=True)
-    assert _count(demo_app, Attendance, Attendance.activity_id == uuid.UUID(activity)) == before
+    assert count_rows(demo_app, Attendance, Attendance.activity_id == uuid.UUID(activity)) == before
     good = {**bad, f"reason-{first}": "出差"}
     saved = client.post(url, data=good)
     assert saved.status_code == 303
@@ -279,24 +268,19 @@ def test_pages_are_in_chinese_by_default_and_english_on_request(demo_app):
 
 
 def test_zone_activities_show_registrations_per_branch(demo_app):
-    admin = signed_in(demo_app, "zone-admin")
-    made = admin.post(
-        "/api/v1/zone/activities",
-        json={
-            "kind": "expert-lecture",
-            "title": "页面专家讲座",
-            "starts_at": "2099-09-10T14:00:00+08:00",
-            "ends_at": "2099-09-10T16:00:00+08:00",
-            "study_hours": 2,
-            "capacity": 50,
-        },
-        headers={"X-CSRF-Token": csrf_of(admin)},
+    activity_id = create_zone_activity(
+        demo_app,
+        kind="expert-lecture",
+        title="页面专家讲座",
+        starts_at="2099-09-10T14:00:00+08:00",
+        ends_at="2099-09-10T16:00:00+08:00",
+        study_hours=2,
+        capacity=50,
     )
-    assert made.status_code == 201, made.json
     secretary = signed_in(demo_app, SECRETARY)
     member = secretary.get(f"/api/v1/t/{BRANCH}/members?page_size=1").json[0]
     registered = secretary.post(
-        f"/api/v1/t/{BRANCH}/zone-activities/{made.json['id']}/registrations",
+        f"/api/v1/t/{BRANCH}/zone-activities/{activity_id}/registrations",
         json={"member_id": member["id"]},
         headers={"X-CSRF-Token": csrf_of(secretary)},
     )
@@ -304,7 +288,7 @@ def test_zone_activities_show_registrations_per_branch(demo_app):
     viewer = signed_in(demo_app, "zone-viewer")
     listed = text_of(viewer.get("/zone/activities?status=planned").get_data(as_text=True))
     assert "页面专家讲座" in listed
-    page = viewer.get(f"/zone/activities/{made.json['id']}").get_data(as_text=True)
+    page = viewer.get(f"/zone/activities/{activity_id}").get_data(as_text=True)
     row = page.split('id="registrations"')[1]
     assert re.search(r"亨通光电党委</td><td class=\"num\">1</td><td class=\"num\">0</td>", row)
     assert secretary.get("/zone/activities").status_code == 403
