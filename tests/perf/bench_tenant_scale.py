@@ -58,11 +58,12 @@ BATCH = 500  # branches per bulk insert (15,000 member rows)
 
 UPGRADE_NOTE = (
     "What the timed upgrade does: each round first downgrades to 0001 (dropping the tables of "
-    "0002–0004 with their rows), then upgrades to head: 0002 creates users, sessions, role "
+    "0002–0005 with their rows), then upgrades to head: 0002 creates users, sessions, role "
     "grants and API tokens; 0003 the outbox, training targets, activities, attendance and zone "
     "activities with registrations; 0004 the rollup read model, meeting schedule and ranking "
-    "weights; each tenant-owned table gets its row-level security policies, then the app role "
-    "its grants. All four revisions are DDL only: none rewrites or backfills tenant rows, and "
+    "weights; each tenant-owned table gets its row-level security policies; 0005 rewrites every "
+    "table's two policies (the zone reads as its own role); then the app role its grants. All "
+    "five revisions are DDL only: none rewrites or backfills tenant rows, and "
     "the foreign keys they add to `tenants` are created with their (empty) tables, so nothing "
     "is validated against existing rows. The 0001 tables (`tenants`, `members`, `party_groups`, "
     "`tenant_audit_events`) keep their rows throughout. A future revision that rewrites, "

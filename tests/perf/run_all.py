@@ -23,8 +23,8 @@ BENCHMARKS = [
     ("B1 zone recompute", ["tests.perf.bench_rollup"]),
     ("B3 API overhead, B4 isolation cost, B7 memory", ["tests.perf.bench_api"]),
 ]
-# a table row that carries a verdict: "met", "missed" or "MISSED" as a word
-VERDICT = re.compile(r"^\|.*\b(met|missed|MISSED)\b")
+# a table row, or a "Target ..." sentence, that carries a verdict: "met", "missed" or "MISSED"
+VERDICT = re.compile(r"^(\||Target).*\b(met|missed|MISSED)\b")
 
 
 def main() -> int:
