@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import closing
 
 from flask import g
 from flask.views import MethodView
@@ -30,8 +29,6 @@ from service.database import db
 from service.etags import check_etag, set_etag
 from service.messages import msg
 from service.schema_base import page_offset
-from tenants.context import Context
-from tenants.isolation import bind_context
 
 blp = Blueprint(
     "activities",
@@ -213,11 +210,8 @@ class OpenZoneActivities(MethodView):
 
 
 def _zone_count(activity_id: uuid.UUID) -> int:
-    """All branches' registrations to a zone activity: an aggregate read in the zone context,
-    on a session of its own (the request's stays in the branch's context)."""
-    with closing(db.new_session()) as session:
-        bind_context(session, Context.zone())
-        return zone.registered_total(session, activity_id=activity_id)
+    """All branches' registrations to a zone activity (see `zone.zone_wide_totals`)."""
+    return zone.zone_wide_totals(db.new_session, activity_ids=[activity_id])[activity_id]
 
 
 @blp.route("/zone-activities/<uuid:activity_id>/registrations")

@@ -10,7 +10,7 @@ only), never another branch's rows.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -117,14 +117,39 @@ def branch_counts(session: Session, *, activity_id: uuid.UUID) -> list[dict[str,
 
 def registered_total(session: Session, *, activity_id: uuid.UUID) -> int:
     """How many people of all branches registered (`session` in the zone context)."""
-    return (
-        session.scalar(
-            select(func.count(ZoneRegistration.id)).where(
-                ZoneRegistration.zone_activity_id == activity_id
-            )
-        )
-        or 0
+    return registered_totals(session, activity_ids=[activity_id])[activity_id]
+
+
+def registered_totals(
+    session: Session, *, activity_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Registrations per activity, in one query: of all branches in the zone context, of the
+    branch in a tenant context (the isolation layer filters); 0 for an activity without any."""
+    if not activity_ids:
+        return {}
+    counted = session.execute(
+        select(ZoneRegistration.zone_activity_id, func.count(ZoneRegistration.id))
+        .where(ZoneRegistration.zone_activity_id.in_(activity_ids))
+        .group_by(ZoneRegistration.zone_activity_id)
     )
+    return {activity_id: 0 for activity_id in activity_ids} | dict(counted.all())
+
+
+def zone_wide_totals(
+    new_session: Callable[[], Session], *, activity_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """All branches' registrations per activity, for a caller in a branch's context: an
+    aggregate read in the zone context on a session of its own (`new_session`), so the
+    caller's session never leaves the branch's context."""
+    from tenants.context import Context
+    from tenants.isolation import bind_context
+
+    session = new_session()
+    try:
+        bind_context(session, Context.zone())
+        return registered_totals(session, activity_ids=activity_ids)
+    finally:
+        session.close()
 
 
 def attended_total(session: Session, *, activity_id: uuid.UUID) -> int:

@@ -6,7 +6,6 @@ Same domain functions and permission checks as `/api/v1/t/<slug>/zone-activities
 from __future__ import annotations
 
 import uuid
-from contextlib import closing
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,8 +20,6 @@ from service.errors import Conflict, DomainError
 from service.members.service import MemberFilters, list_members
 from service.web.activity_forms import said
 from service.web.forms import page_arg, page_count
-from tenants.context import Context
-from tenants.isolation import bind_context
 
 bp = Blueprint("branch_zone_activities", __name__, url_prefix="/t/<tenant_slug>/zone-activities")
 
@@ -52,19 +49,10 @@ class _ZoneCount:
 
     def __call__(self) -> int:
         if self._base is None:
-            self._base = registered_totals([self.activity_id])[self.activity_id]
+            self._base = zone.zone_wide_totals(db.new_session, activity_ids=[self.activity_id])[
+                self.activity_id
+            ]
         return self._base + self.added
-
-
-def registered_totals(activity_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """How many of all branches registered for each activity: aggregates only, read in the
-    zone context on a session apart from the request's."""
-    with closing(db.new_session()) as session:
-        bind_context(session, Context.zone())
-        return {
-            activity_id: zone.registered_total(session, activity_id=activity_id)
-            for activity_id in activity_ids
-        }
 
 
 @bp.get("")
@@ -80,11 +68,9 @@ def activity_list():
     activities, total = zone.list_zone_activities(
         db.session, status=status, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
-    totals = registered_totals([a.id for a in activities])
-    ours = {
-        a.id: len(zone.list_registrations(db.session, tenant_id=g.tenant.id, activity_id=a.id))
-        for a in activities
-    }
+    totals = zone.zone_wide_totals(db.new_session, activity_ids=[a.id for a in activities])
+    # the request's session is in the branch's context: its own registrations only
+    ours = zone.registered_totals(db.session, activity_ids=[a.id for a in activities])
     return render_template(
         "zone_activities/list.html",
         activities=activities,
@@ -235,7 +221,7 @@ def _page(
     registered = {r.member_id for r, _name in rows}
     can_write = allowed(Action.REGISTRATIONS_WRITE)
     planned = activity.status == ActivityStatus.PLANNED
-    total = registered_totals([activity.id])[activity.id]
+    total = zone.zone_wide_totals(db.new_session, activity_ids=[activity.id])[activity.id]
     page = render_template(
         "zone_activities/page.html",
         activity=activity,

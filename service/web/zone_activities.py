@@ -31,7 +31,7 @@ def activity_list():
     activities, total = zone.list_zone_activities(
         db.session, status=status, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
-    registered = {a.id: zone.registered_total(db.session, activity_id=a.id) for a in activities}
+    registered = zone.registered_totals(db.session, activity_ids=[a.id for a in activities])
     return render_template(
         "zone/activities.html",
         zone_view=True,
