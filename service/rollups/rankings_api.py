@@ -20,8 +20,6 @@ from service.database import db
 from service.rollups import ranking, rankings_cache
 from service.rollups.models import Indicator
 from service.schema_base import InputSchema, JsonDecimal
-from tenants.context import Context
-from tenants.isolation import bind_context
 from tenants.registry import EnterpriseType, TenantStatus
 
 zone_blp = Blueprint(
@@ -285,18 +283,8 @@ class OwnStanding(MethodView):
         indicators and the zone's median per indicator. Never another branch's name or id."""
         period = _period(query)
         tenant = g.tenant
-        # the zone's rows are read in a session of the zone context of its own; only aggregates
-        # and this branch's own entry leave it
-        zone_session = db.new_session()
-        try:
-            bind_context(zone_session, Context.zone())
-            # the zone's ranking, shared with the zone's reads (the same cache entry as the
-            # unfiltered rankings of the period); read-only
-            at = rankings_cache.fingerprint(zone_session, period)
-            entry = rankings_cache.ranked(zone_session, rankings_cache.Inputs.of(period), at)
-        finally:
-            zone_session.rollback()
-            zone_session.close()
+        # only aggregates and this branch's own entry leave the zone's ranking
+        entry = rankings_cache.zone_ranking_for_branch(db.new_session, period)
         result = entry.ranking
         own = entry.standing_of(tenant.id)
         medians = {

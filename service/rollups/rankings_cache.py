@@ -273,3 +273,19 @@ def ranked(
     if settled:
         cache.put(inputs, entry)
     return entry
+
+
+def zone_ranking_for_branch(new_session: Callable[[], Session], period: str) -> Entry:
+    """The zone's unfiltered ranking of `period`, for a caller in a branch's context: read in a
+    zone-context session of its own (`new_session`), rolled back; the caller lets only
+    aggregates and the branch's own entry leave it (the standing API and the branch's home)."""
+    from tenants.context import Context
+    from tenants.isolation import bind_context
+
+    session = new_session()
+    try:
+        bind_context(session, Context.zone())
+        return ranked(session, Inputs.of(period), fingerprint(session, period))
+    finally:
+        session.rollback()
+        session.close()

@@ -16,8 +16,6 @@ from service.database import db
 from service.members.service import roster_figures
 from service.rollups import ranking, rankings_cache
 from service.rollups.models import BranchRollup, Indicator
-from tenants.context import Context
-from tenants.isolation import bind_context
 from tenants.orm import utcnow
 
 UPCOMING = 5
@@ -79,15 +77,7 @@ def own_standing(*, tenant_id: uuid.UUID, period: str) -> OwnStanding:
     """The branch's rank and indicators against the zone's medians, as the standing API gives
     them: the zone's rows are read in a zone session of their own, and only aggregates and this
     branch's own entry leave it."""
-    zone_session = db.new_session()
-    try:
-        bind_context(zone_session, Context.zone())
-        # the zone's ranking, shared with the zone's reads and the standing API (read-only)
-        at = rankings_cache.fingerprint(zone_session, period)
-        entry = rankings_cache.ranked(zone_session, rankings_cache.Inputs.of(period), at)
-    finally:
-        zone_session.rollback()
-        zone_session.close()
+    entry = rankings_cache.zone_ranking_for_branch(db.new_session, period)
     result = entry.ranking
     own = entry.standing_of(tenant_id)
     return OwnStanding(
