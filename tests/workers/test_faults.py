@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -122,6 +123,31 @@ def _activity(engine, query: str):
         return connection.execute(text(query)).scalar()
 
 
+@contextmanager
+def _rollup_write_held(owner_engine, tenant_id, period: str) -> Iterator:
+    """Hold one of the branch's rollup rows (as the owner, in an open transaction): a rollup
+    job's DELETE of the branch's rows waits on it, mid-write, until the lock is let go."""
+    with owner_engine.connect() as lock:
+        lock.execute(
+            text("SELECT 1 FROM branch_rollups WHERE tenant_id = :t AND period = :p FOR UPDATE"),
+            {"t": tenant_id, "p": period},
+        )
+        yield lock
+
+
+def _blocked_rollup_write(owner_engine) -> int:
+    """The backend pid of the rollup job's DELETE once it waits on the held row."""
+    return _until(
+        lambda: _activity(
+            owner_engine,
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE 'DELETE FROM branch_rollups%'",
+        ),
+        seconds=30,
+        what="the rollup job to reach its write",
+    )
+
+
 @pytest.fixture
 def owner_engine(app_env) -> Iterator:
     if "PMSC_ADMIN_DATABASE_URL" not in app_env:
@@ -151,24 +177,9 @@ def test_a_worker_killed_mid_rollup_keeps_the_old_figures_and_the_retry_recomput
 
         _meeting(client, branch.slug, people, ["absent", "absent", "late", "late"])
         year = str(datetime.now(UTC).year)
-        with owner_engine.connect() as lock:
-            # hold one of the branch's rows: the job's DELETE of its rows waits on it, mid-write
-            lock.execute(
-                text(
-                    "SELECT 1 FROM branch_rollups WHERE tenant_id = :t AND period = :p FOR UPDATE"
-                ),
-                {"t": branch.id, "p": year},
-            )
+        with _rollup_write_held(owner_engine, branch.id, year) as lock:
             process = start_worker(env, tmp_path)
-            waiting = _until(
-                lambda: _activity(
-                    owner_engine,
-                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND query LIKE 'DELETE FROM branch_rollups%'",
-                ),
-                seconds=30,
-                what="the rollup job to reach its write",
-            )
+            waiting = _blocked_rollup_write(owner_engine)
             started = StartedJobRegistry(queue=queues(redis_url)["rollups"])
             connection = redis_connection(redis_url)
             [job] = [
@@ -344,24 +355,9 @@ def test_a_worker_that_loses_redis_while_it_watches_a_job_keeps_working_once_it_
         recompute(app, branch.id)
         year = str(datetime.now(UTC).year)
         _meeting(client, branch.slug, people, ["late"] * 2)
-        with owner_engine.connect() as lock:
-            # the job's write waits on this row: rq is watching it when Redis goes
-            lock.execute(
-                text(
-                    "SELECT 1 FROM branch_rollups WHERE tenant_id = :t AND period = :p FOR UPDATE"
-                ),
-                {"t": branch.id, "p": year},
-            )
+        with _rollup_write_held(owner_engine, branch.id, year) as lock:
             process = start_worker(env, tmp_path)
-            _until(
-                lambda: _activity(
-                    owner_engine,
-                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND query LIKE 'DELETE FROM branch_rollups%'",
-                ),
-                seconds=30,
-                what="the rollup job to reach its write",
-            )
+            _blocked_rollup_write(owner_engine)  # rq is watching the job when Redis goes
             redis_server.stop()
             lock.rollback()
         time.sleep(3)  # rq notices the loss while the job ends, and gives up
