@@ -4,6 +4,9 @@
   `tenant_id == <current tenant>` added; without a tenant (or zone, for reads) context it raises.
 * A flush refuses to write a row of another tenant, or any tenant-owned row outside a tenant
   context.
+* An INSERT of tenant-owned rows names the current tenant on every parameter row; an INSERT …
+  SELECT takes the tenant column from a parameter holding the current tenant and reads no
+  tenant-owned table.
 * At the start of every transaction on PostgreSQL, `pmsc.tenant_id` and `pmsc.scope` are set
   transaction-locally, so a pooled connection can never carry one tenant's setting to another;
   in the zone context the transaction also becomes the zone role (`SET LOCAL ROLE`), the only
@@ -17,6 +20,7 @@ import uuid
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import find_tables
 
 from tenants.context import Context
@@ -145,7 +149,12 @@ def _tenant_criteria(tenant_id: uuid.UUID):
 
 
 def _check_inserted_rows(state: ORMExecuteState, context: Context) -> None:
-    """An ORM bulk insert must name the current tenant on every row."""
+    """An ORM bulk insert must name the current tenant on every row; an INSERT … SELECT must
+    take its tenant from a parameter holding the current tenant, and read no tenant-owned
+    table (the loader criteria do not reach inside an INSERT)."""
+    if getattr(state.statement, "select", None) is not None:
+        _check_inserted_selection(state, context)
+        return
     rows = state.parameters
     if (
         rows is None
@@ -158,6 +167,23 @@ def _check_inserted_rows(state: ORMExecuteState, context: Context) -> None:
     for row in rows if isinstance(rows, list) else [rows]:
         if row.get("tenant_id") != context.tenant_id:
             raise CrossTenantWrite("refused a bulk insert row of another tenant")
+
+
+def _check_inserted_selection(state: ORMExecuteState, context: Context) -> None:
+    statement = state.statement
+    selection = statement.select
+    if any(is_tenant_owned(t) for t in find_tables(selection)):
+        raise CrossTenantWrite("an INSERT … SELECT of tenant-owned rows may not read tenant data")
+    names = [getattr(n, "key", n) for n in statement._select_names]
+    if "tenant_id" not in names:
+        raise CrossTenantWrite("an INSERT … SELECT of tenant-owned rows must name their tenant")
+    source = selection.selected_columns[names.index("tenant_id")]
+    params = state.parameters if isinstance(state.parameters, dict) else {}
+    if not isinstance(source, BindParameter):
+        raise CrossTenantWrite("an INSERT … SELECT takes the tenant from a parameter")
+    tenant = params.get(source.key, source.value)
+    if tenant != context.tenant_id:
+        raise CrossTenantWrite("refused an INSERT … SELECT of another tenant's rows")
 
 
 def _check_updated_rows(state: ORMExecuteState, context: Context) -> None:

@@ -56,7 +56,8 @@ planner settings for that (`ZONE_SCAN_SETTINGS`, PostgreSQL); for a few they nam
 Writing: a branch's rows are written in its own tenant context, the only one that may write
 them (the isolation hook checks every row; row-level security again): after a branch's writes
 one DELETE and one INSERT (`write_rows`), in the zone recompute one INSERT … ON CONFLICT DO
-UPDATE per branch (`upsert_rows`: rows refreshed in place, cheaper by thousands). Each row
+UPDATE per branch (`upsert_rows`: rows refreshed in place, cheaper by thousands; on PostgreSQL
+the branch's rows travel as one JSON array, a parameter per branch, not per row). Each row
 carries `computed_at`, the instant its computation began to read; both replace only rows
 computed earlier, so a recompute that read before a concurrent one never overwrites the newer
 figures with older ones.
@@ -79,6 +80,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    column,
     delete,
     func,
     insert,
@@ -107,7 +109,7 @@ from service.rollups.models import (
     Frequency,
     MeetingRequirement,
 )
-from tenants.orm import utcnow
+from tenants.orm import utcnow, uuid7
 
 FIGURES = (
     "members_total",
@@ -650,6 +652,38 @@ def _upsert(session: Session):
     return statement
 
 
+def _recordset_upsert():
+    """PostgreSQL: `_upsert` of a branch's rows sent as ONE JSON array, unpacked by
+    `jsonb_to_recordset`: one statement and one parameter per branch instead of a parameter
+    set per row (binding 26 rows × 20 parameters cost more than the database's work). The
+    tenant and `computed_at` are parameters of their own, so the isolation hook sees whose rows
+    these are."""
+    statement = _STATEMENTS.get(("recordset", "postgresql"))
+    if statement is None:
+        table = BranchRollup.__table__
+        carried = [c for c in table.columns if c.name not in ("tenant_id", "computed_at")]
+        records = (
+            func.jsonb_to_recordset(bindparam("rows", type_=postgresql.JSONB))
+            .table_valued(*[column(c.name, c.type) for c in carried])
+            .render_derived(name="figures", with_types=True)
+        )
+        values = postgresql.insert(table).from_select(
+            ["tenant_id", "computed_at", *[c.name for c in carried]],
+            select(
+                bindparam("tenant_id", type_=table.c.tenant_id.type),
+                bindparam("computed_at", type_=table.c.computed_at.type),
+                *[records.c[c.name] for c in carried],
+            ),
+        )
+        statement = values.on_conflict_do_update(
+            index_elements=_KEY,
+            set_={c: values.excluded[c] for c in _REFRESHED},
+            where=table.c.computed_at < values.excluded.computed_at,
+        )
+        _STATEMENTS[("recordset", "postgresql")] = statement
+    return statement
+
+
 def _tenant_rows(
     tenant_id: uuid.UUID, figures: Sequence[Mapping[str, Any]], computed_at: datetime
 ) -> list[dict[str, Any]]:
@@ -691,15 +725,23 @@ def upsert_rows(
     tenant_id: uuid.UUID,
     figures: Sequence[Mapping[str, Any]],
     computed_at: datetime,
-) -> list[dict[str, Any]]:
+) -> int:
     """What `write_rows` does, in one statement: rows computed earlier are refreshed in place
     (on PostgreSQL a heap-only update, no index entry and no foreign-key check), missing ones
     inserted, newer ones kept. The zone recompute writes thousands of branches this way; the
-    rows offered."""
-    rows = _tenant_rows(tenant_id, figures, computed_at)
-    if rows:
-        session.execute(_upsert(session), rows)
-    return rows
+    number of rows offered."""
+    if not figures:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        # ids as JSON strings: a refreshed row keeps its own, a new one takes this one
+        records = [{**f, "id": str(uuid7())} for f in figures]
+        session.execute(
+            _recordset_upsert(),
+            {"tenant_id": tenant_id, "computed_at": computed_at, "rows": records},
+        )
+    else:
+        session.execute(_upsert(session), _tenant_rows(tenant_id, figures, computed_at))
+    return len(figures)
 
 
 def recompute_branch(

@@ -137,15 +137,13 @@ def _write(
     for tenant_id, rows in figures.items():
         bind_context(session, Context.tenant(tenant_id))
         if failed is None:
-            written += len(
-                upsert_rows(session, tenant_id=tenant_id, figures=rows, computed_at=computed_at)
+            written += upsert_rows(
+                session, tenant_id=tenant_id, figures=rows, computed_at=computed_at
             )
             continue
         savepoint = session.begin_nested()
         try:
-            count = len(
-                upsert_rows(session, tenant_id=tenant_id, figures=rows, computed_at=computed_at)
-            )
+            count = upsert_rows(session, tenant_id=tenant_id, figures=rows, computed_at=computed_at)
             savepoint.commit()
             written += count
         except Exception as error:

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import delete, exists, func, insert, select, union_all, update
+from sqlalchemy import bindparam, delete, exists, func, insert, literal, select, union_all, update
 from sqlalchemy.orm import aliased
 
 from service.database import db
@@ -466,3 +466,85 @@ def test_orm_bulk_insert_of_own_rows_is_accepted(in_a, branches):
     in_a.execute(insert(Member), rows)
     in_a.commit()
     assert {r["id"] for r in rows} <= set(snapshot(a.tenant_id))
+
+
+# INSERT … SELECT in branch A's context (the zone recompute writes a branch's rows this way)
+
+
+def tenant_parameter(name: str = "tenant_id"):
+    return bindparam(name, type_=Member.__table__.c.tenant_id.type)
+
+
+def member_selection(tenant, *where, name: str = "甲五"):
+    """INSERT … SELECT of one member whose tenant comes from `tenant` (a column expression)."""
+    table = Member.__table__
+    return insert(table).from_select(
+        ["tenant_id", "id", "version", "name", "gender", "category"],
+        select(
+            tenant,
+            literal(uuid.uuid4(), table.c.id.type),
+            literal(1),
+            literal(name),
+            literal(Gender.FEMALE, table.c.gender.type),
+            literal(Category.WORKER, table.c.category.type),
+        ).where(*where),
+    )
+
+
+def test_insert_select_of_own_member_from_a_parameter_is_accepted(in_a, branches):
+    a, _ = branches
+    in_a.execute(member_selection(tenant_parameter()), {"tenant_id": a.tenant_id})
+    in_a.commit()
+    assert len(snapshot(a.tenant_id)) == len(a.members) + 1
+
+
+def test_insert_select_naming_branch_b_in_its_parameter_raises(in_a, branches):
+    b = branches[1]
+    with pytest.raises(CrossTenantWrite, match="another tenant"):
+        in_a.execute(member_selection(tenant_parameter()), {"tenant_id": b.tenant_id})
+    in_a.rollback()
+    assert len(snapshot(b.tenant_id)) == len(b.members)
+
+
+def test_insert_select_with_a_decoy_tenant_parameter_raises(in_a, branches):
+    """A parameter named `tenant_id` holding A does not make B's tenant, fed by another one,
+    acceptable: the check follows the tenant column to its own parameter."""
+    a, b = branches
+    with pytest.raises(CrossTenantWrite, match="another tenant"):
+        in_a.execute(
+            member_selection(tenant_parameter("owner")),
+            {"tenant_id": a.tenant_id, "owner": b.tenant_id},
+        )
+    in_a.rollback()
+    assert len(snapshot(b.tenant_id)) == len(b.members)
+
+
+def test_insert_select_taking_the_tenant_from_a_column_raises(in_a, branches):
+    a, b = branches
+    statement = member_selection(Tenant.id, Tenant.id == b.tenant_id)
+    with pytest.raises(CrossTenantWrite, match="from a parameter"):
+        in_a.execute(statement, {"tenant_id": a.tenant_id})
+    in_a.rollback()
+    assert len(snapshot(b.tenant_id)) == len(b.members)
+
+
+def test_insert_select_reading_branch_b_members_raises(in_a, branches):
+    """The loader criteria do not reach inside an INSERT: copying rows out of a tenant-owned
+    table (B's, unfiltered) is refused whoever the rows are written for."""
+    a, b = branches
+    table = Member.__table__
+    statement = insert(table).from_select(
+        ["tenant_id", "id", "version", "name", "gender", "category"],
+        select(
+            tenant_parameter(),
+            table.c.id,
+            literal(1),
+            table.c.name,
+            table.c.gender,
+            table.c.category,
+        ).where(table.c.tenant_id == b.tenant_id),
+    )
+    with pytest.raises(CrossTenantWrite, match="may not read tenant data"):
+        in_a.execute(statement, {"tenant_id": a.tenant_id})
+    in_a.rollback()
+    assert len(snapshot(a.tenant_id)) == len(a.members)
