@@ -326,7 +326,7 @@ def main() -> None:
         f"Target (warm read): p50 ≤ {RATIO_TARGET:g} × bare and p95 < {P95_TARGET_MS:g} ms. "
         f"Warm: ratio {ratio['warm']:.2f}, p95 {p95['warm']:.1f} ms: {verdict('warm')}. "
         f"Cold (beside it, no target): ratio {ratio['cold']:.2f}, p95 {p95['cold']:.1f} ms "
-        f"({verdict('cold')} against the same figures). "
+        f"({'within' if verdict('cold') == 'met' else 'outside'} the warm read's figures). "
         f"Load average (1 min) before and after: {load_before:.1f}, {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} cores.",
     ]

@@ -89,7 +89,7 @@ def test_the_zone_log_is_for_committee_admins(demo_app):
     response = admin.get("/zone/audit")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "园区审计日志" in html
+    assert "全区审计日志" in html
     assert any("支部" in row for row in _rows(html)) or any("账号" in row for row in _rows(html))
     tenants = _rows(admin.get("/zone/audit?object_type=tenants").get_data(as_text=True))
     assert tenants and all("支部" in row for row in tenants)
