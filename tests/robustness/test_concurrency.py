@@ -19,26 +19,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.api.helpers import tenant_body, worker
 from tests.oidc_issuer import TestIssuer
-from tests.perf.server import free_port
+from tests.perf.server import Server, service_server
 
-REPO = Path(__file__).resolve().parents[2]
 PATCHERS = 50
 ROUNDS = 3  # race windows are narrow: each scenario runs a few times
 
@@ -57,47 +51,6 @@ class Answer:
     status: int
     headers: dict[str, str]
     body: object
-
-
-class Server:
-    """`pmsc serve` in a subprocess: the service as operators run it."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        argv = [str(Path(sys.executable).with_name("pmsc")), "serve", "--host", "127.0.0.1"]
-        argv += ["--port", str(self.port), "--workers", "2"]
-        with log.open("ab") as output:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=REPO,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if call("GET", self.url + "/readyz").status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"pmsc serve did not become ready:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
 
 
 def call(
@@ -178,8 +131,9 @@ def server(app_env, tmp_path_factory) -> Iterator[Server]:
         "GUNICORN_THREADS": "12",
         "GUNICORN_TIMEOUT": "120",
     }
-    running = Server(env, tmp_path_factory.mktemp("serve") / "serve.log")
-    running.wait_ready()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    running = service_server(env, workers=2, log=log, name="pmsc serve")
+    running.wait_ready("/readyz")
     yield running
     running.stop()
 
