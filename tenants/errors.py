@@ -13,6 +13,10 @@ class CrossTenantWrite(TenancyError):
     """A write of a row that belongs to another tenant than the current context."""
 
 
+class UncheckedSQL(TenancyError):
+    """Textual SQL through a session: the isolation layer cannot see which tables it reads."""
+
+
 class SlugTaken(TenancyError):
     """A tenant with this slug already exists."""
 

@@ -4,6 +4,8 @@
   `tenant_id == <current tenant>` added; without a tenant (or zone, for reads) context it raises.
 * A flush refuses to write a row of another tenant, or any tenant-owned row outside a tenant
   context.
+* Textual SQL (`text()`, whole or as a fragment) through a session is refused in every
+  context: its tables cannot be known. Infrastructure SQL runs on `session.connection()`.
 * An INSERT of tenant-owned rows names the current tenant on every parameter row; an INSERT …
   SELECT takes the tenant column from a parameter holding the current tenant and reads no
   tenant-owned table.
@@ -20,11 +22,12 @@ import uuid
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter, TextClause
 from sqlalchemy.sql.util import find_tables
 
 from tenants.context import Context
-from tenants.errors import CrossTenantWrite, NoTenantContext
+from tenants.errors import CrossTenantWrite, NoTenantContext, UncheckedSQL
 from tenants.orm import TenantOwned, is_tenant_owned
 
 CONTEXT_KEY = "pmsc.context"
@@ -95,8 +98,32 @@ def _on_begin(session: Session, transaction, connection) -> None:
 
 
 def _tenant_tables(state: ORMExecuteState) -> list:
-    """Occurrences of tenant-owned tables in the statement, including inside subqueries."""
-    return [t for t in find_tables(state.statement, include_crud=True) if is_tenant_owned(t)]
+    """Occurrences of tenant-owned tables in the statement, including inside subqueries;
+    raises `UncheckedSQL` if any part of it is textual SQL (its tables cannot be known)."""
+    tables: list = []
+    texts: list = []
+    visitors.traverse(
+        state.statement,
+        {},
+        {
+            "table": tables.append,
+            "insert": lambda crud: tables.append(crud.table),
+            "update": lambda crud: tables.append(crud.table),
+            "delete": lambda crud: tables.append(crud.table),
+            "textclause": texts.append,
+            "textual_select": texts.append,
+        },
+    )
+    if texts:
+        raise UncheckedSQL(TEXTUAL_SQL)
+    return [t for t in tables if is_tenant_owned(t)]
+
+
+TEXTUAL_SQL = (
+    "textual SQL through a session is refused: the isolation layer cannot tell which tables "
+    "it reads; write the statement with the ORM, or run infrastructure SQL on the connection "
+    "(session.connection()) knowingly"
+)
 
 
 def _through_orm(table) -> bool:
@@ -107,6 +134,8 @@ def _through_orm(table) -> bool:
 @event.listens_for(TenantSession, "do_orm_execute")
 def _filter_by_tenant(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete or state.is_insert):
+        if isinstance(state.statement, TextClause):
+            raise UncheckedSQL(TEXTUAL_SQL)
         return
     if state.is_column_load or state.is_relationship_load:
         return  # the parent query already carries the criteria

@@ -37,7 +37,7 @@ def probe_app(app_env, backend):
     def fail_at_commit():
         bind_context(db.session, Context.system())
         for statement in SETUP:
-            db.session.execute(text(statement))
+            db.session.connection().execute(text(statement))
         return jsonify({"written": True}), 201
 
     application.register_blueprint(probe)

@@ -112,7 +112,8 @@ def _fingerprint(app, prefix: str) -> tuple[dict[str, int], str]:
         session = _zone_session()
         for table, query in CONTENT.items():
             rows = sorted(
-                repr(tuple(r)) for r in session.execute(text(query), {"p": f"{prefix}-%"})
+                repr(tuple(r))
+                for r in session.connection().execute(text(query), {"p": f"{prefix}-%"})
             )
             counts[table] = len(rows)
             digest.update("\n".join(rows).encode())
@@ -146,7 +147,7 @@ def _scalar(app, query: str, **params):
     with app.app_context():
         session = _zone_session()
         try:
-            return session.execute(statement, params).scalar()
+            return session.connection().execute(statement, params).scalar()
         finally:
             session.close()
 
@@ -187,7 +188,7 @@ def test_every_kind_and_status_occurs(app, zones):
     def values(query: str) -> set[str]:
         with app.app_context():
             session = _zone_session()
-            found = set(session.scalars(text(query)))
+            found = set(session.connection().scalars(text(query)))
             session.close()
         return found
 
@@ -206,13 +207,15 @@ def test_required_meetings_are_held_by_most_branches_but_not_all(app, zones):
     with app.app_context():
         session = _zone_session()
         held = dict(
-            session.execute(
+            session.connection()
+            .execute(
                 text(
                     "SELECT t.slug, count(a.id) FROM tenants t LEFT JOIN activities a"
                     " ON a.tenant_id = t.id AND a.kind = 'committee-meeting'"
                     " AND a.status = 'held' WHERE t.slug LIKE 'a-%' GROUP BY t.slug"
                 )
-            ).all()
+            )
+            .all()
         )
         session.close()
     assert len(held) == 20
@@ -253,7 +256,7 @@ def test_a_loaded_zone_is_skewed_too(app, zones):
     with app.app_context():
         session = _zone_session()
         sizes = list(
-            session.scalars(
+            session.connection().scalars(
                 text(
                     "SELECT count(*) FROM members m JOIN tenants t ON t.id = m.tenant_id"
                     " WHERE t.slug LIKE 'a-%' GROUP BY t.id"

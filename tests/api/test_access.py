@@ -614,7 +614,9 @@ def test_token_secrets_are_stored_only_as_hashes(app, a):
     with app.app_context():
         session = db.new_session()
         bind_context(session, Context.tenant(a.tenant.id))  # row-level security on PostgreSQL
-        rows = [dict(r._mapping) for r in session.execute(text("SELECT * FROM api_tokens"))]
+        rows = [
+            dict(r._mapping) for r in session.connection().execute(text("SELECT * FROM api_tokens"))
+        ]
         session.close()
     (row,) = [r for r in rows if uuid.UUID(str(r["id"])) == uuid.UUID(made["id"])]
     assert row["secret_hash"] == hashlib.sha256(secret.encode()).hexdigest()

@@ -302,7 +302,7 @@ def test_a_branch_whose_write_fails_keeps_its_rows_and_the_others_are_written(
         if tenant_id == victim:
             # a database error after the branch's rows went in: on PostgreSQL it aborts the
             # whole transaction, so the others' rows survive only through the savepoints
-            session.execute(text("SELECT no_such_column FROM branch_rollups"))
+            session.connection().execute(text("SELECT no_such_column FROM branch_rollups"))
         return written
 
     monkeypatch.setattr(jobs, "upsert_rows", failing)

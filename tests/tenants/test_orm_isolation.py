@@ -12,14 +12,26 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import bindparam, delete, exists, func, insert, literal, select, union_all, update
+from sqlalchemy import (
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from service.database import db
 from service.members.models import Category, Gender, Member, PartyGroup
 from service.members.service import create_member, save_party_group
 from tenants.context import Context
-from tenants.errors import CrossTenantWrite, NoTenantContext, TenancyError
+from tenants.errors import CrossTenantWrite, NoTenantContext, TenancyError, UncheckedSQL
 from tenants.isolation import bind_context
 from tenants.registry import Tenant
 
@@ -548,3 +560,44 @@ def test_insert_select_reading_branch_b_members_raises(in_a, branches):
         in_a.execute(statement, {"tenant_id": a.tenant_id})
     in_a.rollback()
     assert len(snapshot(a.tenant_id)) == len(a.members)
+
+
+# textual SQL: the layer cannot see its tables, so a session refuses it in every context
+
+
+@pytest.mark.parametrize(
+    "context",
+    [None, Context.system(), "a", Context.zone()],
+    ids=["no-context", "system", "branch-a", "zone"],
+)
+def test_textual_sql_through_a_session_is_refused_in_every_context(db_session, branches, context):
+    """On SQLite nothing else would stop it: `SELECT … FROM members` read every branch."""
+    if context == "a":
+        context = Context.tenant(branches[0].tenant_id)
+    if context is not None:
+        bind_context(db_session, context)
+    with pytest.raises(UncheckedSQL):
+        db_session.execute(text("SELECT name FROM members"))
+    db_session.rollback()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        select(Member.name).where(text("1 = 1")),
+        select(literal_column("name")).select_from(text("members")),
+        select(Member.name).where(
+            Member.id.in_(select(literal_column("id")).select_from(text("members")))
+        ),
+    ],
+    ids=["where", "from", "subquery"],
+)
+def test_a_text_fragment_inside_an_orm_statement_is_refused(in_a, branches, statement):
+    with pytest.raises(UncheckedSQL):
+        in_a.execute(statement)
+    in_a.rollback()
+
+
+def test_textual_sql_on_the_sessions_connection_is_the_deliberate_way(in_a, branches):
+    """Infrastructure SQL still runs, on the connection of the session's transaction."""
+    assert in_a.connection().execute(text("SELECT 1")).scalar() == 1

@@ -437,16 +437,19 @@ def test_tenant_session_sets_the_setting_for_its_transaction_only(app, branches)
         try:
             bind_context(session, Context.tenant(a))
             current = "SELECT current_setting('pmsc.tenant_id', true)"
-            assert session.scalar(text(current)) == str(a)
+            assert session.connection().scalar(text(current)) == str(a)
             session.commit()
             bind_context(session, Context.zone())
-            assert session.scalar(text(current)) == ""
-            assert session.scalar(text("SELECT current_setting('pmsc.scope', true)")) == "zone"
-            assert session.scalar(text("SELECT current_user")) == ZONE_ROLE
+            assert session.connection().scalar(text(current)) == ""
+            assert (
+                session.connection().scalar(text("SELECT current_setting('pmsc.scope', true)"))
+                == "zone"
+            )
+            assert session.connection().scalar(text("SELECT current_user")) == ZONE_ROLE
             session.commit()
             bind_context(session, Context.tenant(a))
             # the zone role ends with its transaction: the next one is the app role again
-            assert session.scalar(text("SELECT current_user")) == APP_ROLE
+            assert session.connection().scalar(text("SELECT current_user")) == APP_ROLE
         finally:
             session.close()
 
