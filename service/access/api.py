@@ -51,17 +51,14 @@ def _granted_view(grant, user):
     return grant
 
 
-def _actor_label() -> str:
-    principal = current_principal()
-    return (
-        principal.subject if principal.name is None else f"{principal.name} ({principal.subject})"
-    )
-
-
 def _grant(tenant_id: uuid.UUID, body: dict):
     user = access.find_user(db.session, user_id=body.get("user_id"), username=body.get("username"))
     grant = access.grant_role(
-        db.session, tenant_id=tenant_id, user=user, role=body["role"], granted_by=_actor_label()
+        db.session,
+        tenant_id=tenant_id,
+        user=user,
+        role=body["role"],
+        granted_by=current_principal().label,
     )
     return _granted_view(grant, user)
 
@@ -188,7 +185,7 @@ class ApiTokens(MethodView):
             name=body["name"],
             scope=body["scope"],
             expires_at=utcnow() + timedelta(days=body["expires_in_days"]),
-            created_by=_actor_label(),
+            created_by=current_principal().label,
         )
         token.secret = secret
         return token

@@ -46,6 +46,11 @@ class Principal:
         """How the audit log names this caller."""
         return {"iss": self.issuer, "sub": self.subject, "name": self.name}
 
+    @property
+    def label(self) -> str:
+        """How a grant or a token records who made it: "name (subject)", or the subject."""
+        return self.subject if self.name is None else f"{self.name} ({self.subject})"
+
     def roles_in(self, slug: str) -> frozenset[Role]:
         """The caller's roles in the branch `slug` (empty when none)."""
         return self.branch_roles.get(slug, frozenset())

@@ -66,7 +66,7 @@ def grant_member():
             tenant_id=g.tenant.id,
             user=user,
             role=body["role"],
-            granted_by=_actor_label(),
+            granted_by=current_principal().label,
         )
     except (ma.ValidationError, Invalid) as error:
         return _page(grant_values=values, grant_errors=_on_username(field_errors(error)))
@@ -104,7 +104,7 @@ def create_token():
             name=body["name"],
             scope=body["scope"],
             expires_at=utcnow() + timedelta(days=body["expires_in_days"]),
-            created_by=_actor_label(),
+            created_by=current_principal().label,
         )
     except (ma.ValidationError, Invalid) as error:
         return _page(token_values=values, token_errors=field_errors(error))
@@ -161,14 +161,6 @@ def _token_status(token, now) -> str:
 def _on_username(errors: dict[str, list[str]]) -> dict[str, list[str]]:
     """The form has one field: the schema's and the service's account errors go on it."""
     return {"username": [m for messages in errors.values() for m in messages]}
-
-
-def _actor_label() -> str:
-    """Who made a grant or a token, as the API records it."""
-    principal = current_principal()
-    if principal.name is None:
-        return principal.subject
-    return f"{principal.name} ({principal.subject})"
 
 
 def _page_url() -> str:

@@ -42,21 +42,9 @@ from service.web.forms import (
 
 bp = Blueprint("branch_activity_forms", __name__, url_prefix="/t/<tenant_slug>/activities")
 
-FIELDS = (
-    "kind",
-    "title",
-    "consultation_topic",
-    "festival",
-    "training_topic",
-    "starts_at",
-    "ends_at",
-    "place",
-    "organizer",
-    "capacity",
-    "status",
-    "summary",
-    "study_hours",
-)
+# every field the API's schema takes, in its order: a field added there shows up here
+FIELDS = tuple(ActivitySchema().load_fields)
+# the status too: the API defaults it, the form has it chosen knowingly
 REQUIRED = ("kind", "title", "starts_at", "ends_at", "status")
 CHOICES = {
     "kind": list(ActivityKind),

@@ -31,23 +31,9 @@ from service.web.forms import (
 bp = Blueprint("branch_members", __name__, url_prefix="/t/<tenant_slug>/members")
 
 PAGE_SIZE = 50
-FIELDS = (
-    "name",
-    "gender",
-    "birth_date",
-    "ethnicity",
-    "education",
-    "phone",
-    "id_card_number",
-    "category",
-    "party_status",
-    "joined_party_date",
-    "full_membership_date",
-    "position",
-    "party_group_id",
-    "notes",
-)
-REQUIRED = ("name", "gender", "category")
+# every field the API's schema takes, in its order, and those it requires
+FIELDS = tuple(MemberSchema().load_fields)
+REQUIRED = tuple(name for name, field in MemberSchema().load_fields.items() if field.required)
 CHOICES = {
     "gender": list(Gender),
     "education": list(Education),

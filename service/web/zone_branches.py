@@ -34,16 +34,9 @@ from tenants.registry import EnterpriseType, OrganizationType, Tenant, TenantSta
 bp = Blueprint("zone_branch_pages", __name__, url_prefix="/zone/branches")
 
 PAGE_SIZE = 50
-DETAILS = (
-    "name",
-    "enterprise_name",
-    "enterprise_type",
-    "industry",
-    "employee_count",
-    "organization_type",
-)
-CREATE_FIELDS = ("slug", *DETAILS)
-EDIT_FIELDS = (*DETAILS, "status")
+# what the register may change about a branch (its status too); a new one also names its slug
+EDIT_FIELDS = provisioning.MUTABLE_FIELDS
+CREATE_FIELDS = ("slug", *(name for name in EDIT_FIELDS if name != "status"))
 ORGANIZATION_TYPES = {
     OrganizationType.BRANCH: _l("Party branch"),
     OrganizationType.GENERAL_BRANCH: _l("General Party branch"),
