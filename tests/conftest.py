@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from service import create_app
 from service.config import Settings
+from tests.makers import account_maker, branch_maker
 from tests.oidc_issuer import TestIssuer
 
 DATA_KEY = Fernet.generate_key().decode()
@@ -151,29 +152,8 @@ def db_session(app):
 
 @pytest.fixture
 def make_branch(app):
-    """Register a branch with a unique slug; returns the Tenant."""
-    from service.database import db
-    from tenants import provisioning
-    from tenants.context import Context
-    from tenants.isolation import bind_context
-
-    def make(**fields):
-        fields.setdefault("slug", f"b-{uuid.uuid4().hex[:12]}")
-        fields.setdefault("name", "测试党支部")
-        fields.setdefault("enterprise_name", "测试有限公司")
-        fields.setdefault("enterprise_type", "private")
-        fields.setdefault("industry", "软件")
-        fields.setdefault("employee_count", 50)
-        fields.setdefault("organization_type", "branch")
-        with app.app_context():
-            session = db.new_session()
-            bind_context(session, Context.system())
-            tenant = provisioning.create_tenant(session, **fields)
-            session.commit()
-            session.close()
-        return tenant
-
-    return make
+    """Register a branch with a unique slug (fields as keywords); returns the Tenant."""
+    return branch_maker(app)
 
 
 class Caller:
@@ -237,29 +217,9 @@ VALID_MEMBER = {
 
 @pytest.fixture
 def make_account(app):
-    """An account as a browser sign-in leaves it (`upsert_user`), with a fresh subject and
-    username unless given; returns the detached `User`."""
-    from service.access import service as access
-    from service.database import db
-
-    def make(*, issuer: str = "https://idp.example", subject: str | None = None, **fields):
-        handle = uuid.uuid4().hex[:12]
-        fields.setdefault("name", f"账户 {handle}")
-        fields.setdefault("username", f"user-{handle}")
-        fields.setdefault("email", None)
-        fields.setdefault("groups", [])
-        with app.app_context():
-            session = db.new_session()
-            user = access.upsert_user(
-                session, issuer=issuer, subject=subject or f"person-{handle}", **fields
-            )
-            session.commit()
-            session.refresh(user)
-            session.expunge(user)
-            session.close()
-        return user
-
-    return make
+    """An account as a browser sign-in leaves it, with a fresh subject and username unless
+    given; returns the detached `User`."""
+    return account_maker(app)
 
 
 # --- the whole run's logs, and the robustness suites' figures ------------------------------------

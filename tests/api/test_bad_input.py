@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.robustness.makers import tenant_maker, user_maker
+from tests.makers import account_maker, branch_maker
 from tests.robustness.openapi import (
     HINTS,
     OMIT,
@@ -97,8 +97,8 @@ def world(app, app_env, issuer) -> Iterator[World]:
         app,
         issuer,
         app_env,
-        tenant_maker(app, prefix="bad", name="坏输入党支部"),
-        user_maker(app, prefix="bad"),
+        branch_maker(app, prefix="bad", name="坏输入党支部"),
+        account_maker(app, prefix="bad"),
     )
     try:
         made.prepare_every_operation("A")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from service.auth.permissions import PERMISSIONS
-from tests.robustness.makers import tenant_maker, user_maker
+from tests.makers import account_maker, branch_maker
 from tests.robustness.openapi import Operation, fill, reference_stem
 from tests.robustness.stats import LONG, STATS
 from tests.robustness.world import World, expected_status
@@ -58,8 +58,8 @@ def fuzzed(app, app_env, issuer) -> Iterator[tuple[World, Report]]:
         app,
         issuer,
         app_env,
-        tenant_maker(app, prefix="z", name="模糊测试党支部"),
-        user_maker(app, prefix="fuzz"),
+        branch_maker(app, prefix="z", name="模糊测试党支部"),
+        account_maker(app, prefix="fuzz"),
     )
     try:
         world.build()

@@ -52,7 +52,7 @@ from schemathesis.checks import (
 
 from service.auth.permissions import PERMISSIONS
 from service.auth.roles import Role
-from tests.robustness.makers import tenant_maker, user_maker
+from tests.makers import account_maker, branch_maker
 from tests.robustness.openapi import Operation, writable
 from tests.robustness.stats import FINDINGS, LONG, STATS
 from tests.robustness.world import DEBUG, Agent, Sent, World
@@ -125,14 +125,14 @@ def world(app, app_env, issuer) -> Iterator[World]:
         app,
         issuer,
         app_env,
-        tenant_maker(
+        branch_maker(
             app,
             prefix="st",
             name="接口模糊测试党支部",
             enterprise_type="joint-venture",
             industry="制造",
         ),
-        user_maker(app, prefix="st"),
+        account_maker(app, prefix="st"),
     )
     try:
         made.prepare_every_operation("A")

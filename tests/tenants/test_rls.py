@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -513,24 +514,32 @@ def test_app_role_can_become_the_zone_role_but_does_not_inherit_it(conn):
     assert (row.member, row.inherits, row.can_log_in) == (True, False, False)
 
 
-def test_role_that_inherits_the_zone_role_has_role_problems(app_engine, app_env):
-    """Inherited, the zone role's policy would apply to every query of the role: each branch
-    could read every other branch."""
+@contextmanager
+def login_role_member_of(app_env, role: str) -> Iterator:
+    """A connection as a fresh login role, neither superuser nor BYPASSRLS, that is a member
+    of `role` (inheriting it, PostgreSQL's default); the role is dropped afterwards."""
     admin_url = make_url(app_env["PMSC_ADMIN_DATABASE_URL"])
     probe = f"pmsc_probe_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f"CREATE ROLE {probe} LOGIN INHERIT NOSUPERUSER NOBYPASSRLS")
-        connection.exec_driver_sql(f'GRANT "{ZONE_ROLE}" TO {probe}')
+        connection.exec_driver_sql(f'GRANT "{role}" TO {probe}')
     engine = create_engine(admin_url.set(username=probe, password=None))
     try:
         with engine.connect() as connection:
-            problems = role_problems(connection)
+            yield connection
     finally:
         engine.dispose()
         with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP ROLE {probe}")
         admin.dispose()
+
+
+def test_role_that_inherits_the_zone_role_has_role_problems(app_engine, app_env):
+    """Inherited, the zone role's policy would apply to every query of the role: each branch
+    could read every other branch."""
+    with login_role_member_of(app_env, ZONE_ROLE) as connection:
+        problems = role_problems(connection)
     assert any(f"inherits {ZONE_ROLE}" in p for p in problems)
 
 
@@ -552,27 +561,17 @@ def test_superuser_has_role_problems(app_engine, app_env):
 def test_role_that_can_become_the_owner_has_role_problems(app_engine, app_env):
     """No superuser attribute of its own, but a member of the tables' (superuser) owner: it could
     SET ROLE and switch row-level security off."""
-    admin_url = make_url(app_env["PMSC_ADMIN_DATABASE_URL"])
-    probe = f"pmsc_probe_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(app_env["PMSC_ADMIN_DATABASE_URL"])
     with admin.connect() as connection:
         owner = connection.scalar(
             text("SELECT tableowner FROM pg_tables WHERE tablename = 'members'")
         )
-        connection.exec_driver_sql(f"CREATE ROLE {probe} LOGIN NOSUPERUSER NOBYPASSRLS")
-        connection.exec_driver_sql(f'GRANT "{owner}" TO {probe}')
-    engine = create_engine(admin_url.set(username=probe, password=None))
-    try:
-        with engine.connect() as connection:
-            attributes = connection.execute(
-                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
-            ).one()
-            problems = role_problems(connection)
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP ROLE {probe}")
-        admin.dispose()
+    admin.dispose()
+    with login_role_member_of(app_env, owner) as connection:
+        attributes = connection.execute(
+            text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        ).one()
+        problems = role_problems(connection)
     assert tuple(attributes) == (False, False)
     assert any(f"member of {owner}" in p for p in problems)
     assert any("owns" in p for p in problems)
