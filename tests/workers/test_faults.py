@@ -104,6 +104,21 @@ def _roster(client, slug: str, count: int) -> list[str]:
     return ids
 
 
+def _worker_idle(app, redis_url: str) -> bool:
+    """Every outbox row handed to Redis and no rq job queued, scheduled or running."""
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+    if any(r.dispatched_at is None for r in outbox_rows(app)):
+        return False
+    for queue in queues(redis_url).values():
+        # a dequeued job sits in rq's intermediate queue until it is marked started
+        if queue.count or queue.intermediate_queue.get_job_ids():
+            return False
+        if StartedJobRegistry(queue=queue).count or ScheduledJobRegistry(queue=queue).count:
+            return False
+    return True
+
+
 def _expected(app, tenant_id) -> dict[str, dict]:
     """What a full recompute would write for the branch now, computed without writing."""
     with app.app_context():
@@ -304,11 +319,16 @@ def test_with_redis_stopped_writes_succeed_and_every_rollup_happens_once_it_is_b
         people = {b.id: _roster(clients[b.id], b.slug, 3) for b in branches}
         first = branches[0]
         _meeting(clients[first.id], first.slug, people[first.id], ["present"] * 3)
-        _until(
-            lambda: figures(app, first.id) == _expected(app, first.id),
-            seconds=30,
-            what="the worker to roll up the first write",
-        )
+        # every job the rosters and the first meeting queued must be done before Redis stops: a
+        # job the worker already holds would run after the writes below and roll them up
+        for _ in range(2):  # twice: a job just popped is not yet in the started registry
+            _until(
+                lambda: figures(app, first.id) == _expected(app, first.id)
+                and _worker_idle(app, redis_server.url),
+                seconds=30,
+                what="the worker to roll up the first writes and go idle",
+            )
+            time.sleep(0.5)
 
         redis_server.stop()
         for index, branch in enumerate(branches):
