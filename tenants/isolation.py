@@ -83,11 +83,19 @@ def _apply_database_setting(connection, context: Context | None, zone_role: str 
         if not zone_role:
             raise NoTenantContext("a zone context needs the zone role (session.info)")
         role = zone_role
-    connection.exec_driver_sql(
-        "SELECT set_config('pmsc.tenant_id', %s, true), set_config('pmsc.scope', %s, true), "
-        "set_config('role', %s, true)",
-        (tenant, scope, role),
-    )
+    # straight on the driver's cursor: it runs twice in every request, and SQLAlchemy's result
+    # set-up for a row nobody reads cost more than the statement (B3, tests/perf/RESULTS.md)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(SET_DATABASE_CONTEXT, (tenant, scope, role))
+    finally:
+        cursor.close()
+
+
+SET_DATABASE_CONTEXT = (
+    "SELECT set_config('pmsc.tenant_id', %s, true), set_config('pmsc.scope', %s, true), "
+    "set_config('role', %s, true)"
+)
 
 
 @event.listens_for(TenantSession, "after_begin")

@@ -7,8 +7,10 @@ cost (flask-smorest, webargs and marshmallow, SQLAlchemy's ORM and pool, the iso
 JWT validation, the unit of work), not the database work or the HTTP server.
 
 The statements are the ones the service emits per request, captured with SQLAlchemy's
-`before_cursor_execute` (`bench_api` checks at start that both answer the same body and
-`X-Pagination` header, and that the service's statements have not changed shape):
+`before_cursor_execute`, but for the `set_config` ones, which the service runs on the driver's
+cursor (`tenants.isolation.SET_DATABASE_CONTEXT`); `bench_api` checks at start that both
+answer the same body and `X-Pagination` header, and that the service's statements have not
+changed shape:
 
 1. `SELECT 1` in autocommit: the pool's pre-ping on checkout (`pool_pre_ping=True`);
 2. `BEGIN` (psycopg, implicit), `set_config(...)` with an empty context;
