@@ -323,8 +323,10 @@ def test_with_redis_stopped_writes_succeed_and_every_rollup_happens_once_it_is_b
         # job the worker already holds would run after the writes below and roll them up
         for _ in range(2):  # twice: a job just popped is not yet in the started registry
             _until(
-                lambda: figures(app, first.id) == _expected(app, first.id)
-                and _worker_idle(app, redis_server.url),
+                lambda: (
+                    figures(app, first.id) == _expected(app, first.id)
+                    and _worker_idle(app, redis_server.url)
+                ),
                 seconds=30,
                 what="the worker to roll up the first writes and go idle",
             )
