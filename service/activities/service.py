@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from service.activities.models import (
@@ -39,6 +39,7 @@ from service.members.models import Member
 from service.messages import msg
 from service.rollups.triggers import mark_branch_changed
 from tenants.orm import utcnow
+from tenants.table_reads import TableRecord, TenantTableRead
 
 TRAINING_KINDS = frozenset({ActivityKind.TRAINING, ActivityKind.EXPERT_LECTURE})
 ATTENDED = (AttendanceStatus.PRESENT, AttendanceStatus.LATE)
@@ -55,24 +56,37 @@ class ActivityFilters:
     starts_before: datetime | None = None
 
 
+# the list endpoints' hot path: see tenants.table_reads
+ACTIVITY_PAGES = TenantTableRead(
+    Activity,
+    order_by=lambda t: (t.c.starts_at.desc(), t.c.id.desc()),
+    conditions={
+        "kind": lambda t: t.c.kind == bindparam("kind"),
+        "status": lambda t: t.c.status == bindparam("status"),
+        "starts_from": lambda t: t.c.starts_at >= bindparam("starts_from"),
+        "starts_before": lambda t: t.c.starts_at < bindparam("starts_before"),
+    },
+)
+
+
 def list_activities(
     session: Session, *, tenant_id: uuid.UUID, filters: ActivityFilters, offset: int, limit: int
-) -> tuple[list[Activity], int]:
-    """The branch's activities matching `filters`, newest first, and how many match in all."""
-    query = select(Activity).where(Activity.tenant_id == tenant_id)
-    if filters.kind:
-        query = query.where(Activity.kind == filters.kind)
-    if filters.status:
-        query = query.where(Activity.status == filters.status)
-    if filters.starts_from:
-        query = query.where(Activity.starts_at >= filters.starts_from)
-    if filters.starts_before:
-        query = query.where(Activity.starts_at < filters.starts_before)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Activity.starts_at.desc(), Activity.id.desc()).offset(offset).limit(limit)
+) -> tuple[list[TableRecord], int]:
+    """The branch's activities matching `filters`, newest first, and how many match in all
+    (read-only records: load an activity with `get_activity` to change it)."""
+    where = {
+        name: value
+        for name, value in (
+            ("kind", filters.kind),
+            ("status", filters.status),
+            ("starts_from", filters.starts_from),
+            ("starts_before", filters.starts_before),
+        )
+        if value
+    }
+    return ACTIVITY_PAGES.page(
+        session, tenant_id=tenant_id, where=where, offset=offset, limit=limit
     )
-    return list(rows), total
 
 
 def get_activity(session: Session, *, tenant_id: uuid.UUID, activity_id: uuid.UUID) -> Activity:

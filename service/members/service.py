@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from service.members.models import Category, Member, PartyGroup, PartyStatus
 from service.messages import msg
 from service.rollups.triggers import mark_branch_changed
 from tenants.orm import escape_like
+from tenants.table_reads import TableRecord, TenantTableRead
 
 MIN_ADMISSION_AGE = 18  # Party Constitution, article 1
 # the fields the zone's rollups count by: changing one has the branch recomputed
@@ -33,22 +34,34 @@ class MemberFilters:
     party_group_id: uuid.UUID | None = None
 
 
+# the list endpoints' hot path: see tenants.table_reads
+MEMBER_PAGES = TenantTableRead(
+    Member,
+    order_by=lambda t: (t.c.name, t.c.id),
+    conditions={
+        "category": lambda t: t.c.category == bindparam("category"),
+        "party_status": lambda t: t.c.party_status == bindparam("party_status"),
+        "name": lambda t: t.c.name.like(bindparam("name"), escape="\\"),
+        "party_group_id": lambda t: t.c.party_group_id == bindparam("party_group_id"),
+    },
+)
+
+
 def list_members(
     session: Session, *, tenant_id: uuid.UUID, filters: MemberFilters, offset: int, limit: int
-) -> tuple[list[Member], int]:
-    """The branch's members matching `filters`, by name, and how many match in all."""
-    query = select(Member).where(Member.tenant_id == tenant_id)
+) -> tuple[list[TableRecord], int]:
+    """The branch's members matching `filters`, by name, and how many match in all (read-only
+    records: load a member with `get_member` to change it)."""
+    where: dict[str, Any] = {}
     if filters.category:
-        query = query.where(Member.category == filters.category)
+        where["category"] = filters.category
     if filters.party_status:
-        query = query.where(Member.party_status == filters.party_status)
+        where["party_status"] = filters.party_status
     if filters.name:
-        query = query.where(Member.name.like(f"%{escape_like(filters.name)}%", escape="\\"))
+        where["name"] = f"%{escape_like(filters.name)}%"
     if filters.party_group_id:
-        query = query.where(Member.party_group_id == filters.party_group_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Member.name, Member.id).offset(offset).limit(limit))
-    return list(rows), total
+        where["party_group_id"] = filters.party_group_id
+    return MEMBER_PAGES.page(session, tenant_id=tenant_id, where=where, offset=offset, limit=limit)
 
 
 def get_member(session: Session, *, tenant_id: uuid.UUID, member_id: uuid.UUID) -> Member:

@@ -6,17 +6,18 @@ Served by `bench_api` under the same gunicorn config as the service (`deploy/gun
 cost (flask-smorest, webargs and marshmallow, SQLAlchemy's ORM and pool, the isolation hooks,
 JWT validation, the unit of work), not the database work or the HTTP server.
 
-The statements are the ones the service emits per request, captured with SQLAlchemy's
-`before_cursor_execute`, but for the `set_config` ones, which the service runs on the driver's
-cursor (`tenants.isolation.SET_DATABASE_CONTEXT`); `bench_api` checks at start that both
-answer the same body and `X-Pagination` header, and that the service's statements have not
-changed shape:
+The statements are the ones the service runs per request: the account and branch lookups
+as SQLAlchemy's `before_cursor_execute` captures them; the `set_config` ones
+(`tenants.isolation.SET_DATABASE_CONTEXT`) and the list's count and page (compiled by
+`tenants.table_reads`), which the service runs on the driver's cursor. `bench_api` checks at
+start that both answer the same body and `X-Pagination` header, and that the service's
+statements have not changed:
 
 1. `SELECT 1` in autocommit: the pool's pre-ping on checkout (`pool_pre_ping=True`);
 2. `BEGIN` (psycopg, implicit), `set_config(...)` with an empty context;
 3. the caller's account by issuer and subject (the JWT is not verified here: only decoded);
 4. the branch by slug;
-5. `set_config(...)` with the branch's context, the `count(*)` over the filtered subquery, the
+5. `set_config(...)` with the branch's context, the `count(*)` of the branch's rows, the
    page with its `ORDER BY` and `LIMIT`/`OFFSET`;
 6. `COMMIT`.
 
@@ -95,18 +96,14 @@ ACTIVITY_COLUMNS = (
     "updated_at",
     "version",
 )
-_TENANT_WHERE = "tenant_id = %(tenant_id_1)s::UUID AND {t}.tenant_id = %(tenant_id_2)s::UUID"
 
 
 def _list_statements(table: str, columns: tuple[str, ...], order: str) -> tuple[str, str]:
-    where = f"WHERE {table}.{_TENANT_WHERE.format(t=table)}"
-    aliased = ", ".join(f"{table}.{c} AS {c}" for c in columns)
-    count = (
-        f"SELECT count(*) AS count_1 \nFROM (SELECT {aliased} \nFROM {table} \n{where}) AS anon_1"
-    )
+    where = f"WHERE {table}.tenant_id = %(pmsc_tenant)s::UUID"
+    count = f"SELECT count(*) AS count_1 \nFROM {table} \n{where}"
     page = (
         f"SELECT {', '.join(f'{table}.{c}' for c in columns)} \nFROM {table} \n{where} "
-        f"ORDER BY {order} \n LIMIT %(param_1)s::INTEGER OFFSET %(param_2)s::INTEGER"
+        f"ORDER BY {order} \n LIMIT %(pmsc_limit)s::BIGINT OFFSET %(pmsc_offset)s::BIGINT"
     )
     return count, page
 
@@ -206,10 +203,10 @@ def create_app() -> Flask:
                 abort(404)
             tenant_id = tenant[0]
             cur.execute(SET_CONTEXT, (str(tenant_id), "tenant", "none"))
-            ids = {"tenant_id_1": tenant_id, "tenant_id_2": tenant_id}
+            ids = {"pmsc_tenant": tenant_id}
             total = cur.execute(count_sql, ids).fetchone()[0]
             rows = cur.execute(
-                page_sql, {**ids, "param_1": page_size, "param_2": (page - 1) * page_size}
+                page_sql, {**ids, "pmsc_limit": page_size, "pmsc_offset": (page - 1) * page_size}
             ).fetchall()
             conn.commit()
         except BaseException:
