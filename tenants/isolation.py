@@ -9,6 +9,9 @@
 * An INSERT of tenant-owned rows names the current tenant on every parameter row; an INSERT …
   SELECT takes the tenant column from a parameter holding the current tenant and reads no
   tenant-owned table.
+* The branch list endpoints' count-and-page reads of one tenant-owned table run outside the
+  ORM, compiled once (`tenants.table_reads`): the same guarantee by construction, their
+  tenant bound from this context.
 * At the start of every transaction on PostgreSQL, `pmsc.tenant_id` and `pmsc.scope` are set
   transaction-locally, so a pooled connection can never carry one tenant's setting to another;
   in the zone context the transaction also becomes the zone role (`SET LOCAL ROLE`), the only

@@ -125,6 +125,12 @@ STATEMENTS = {
 }
 
 
+def list_parameters(tenant_id: Any, limit: int, offset: int) -> tuple[dict, dict]:
+    """The parameters of a list's count and of its page."""
+    counted = {"pmsc_tenant": tenant_id}
+    return counted, {**counted, "pmsc_limit": limit, "pmsc_offset": offset}
+
+
 def conninfo(url: str) -> str:
     """A libpq connection string from the service's SQLAlchemy URL."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -203,11 +209,9 @@ def create_app() -> Flask:
                 abort(404)
             tenant_id = tenant[0]
             cur.execute(SET_CONTEXT, (str(tenant_id), "tenant", "none"))
-            ids = {"pmsc_tenant": tenant_id}
-            total = cur.execute(count_sql, ids).fetchone()[0]
-            rows = cur.execute(
-                page_sql, {**ids, "pmsc_limit": page_size, "pmsc_offset": (page - 1) * page_size}
-            ).fetchall()
+            counted, paged = list_parameters(tenant_id, page_size, (page - 1) * page_size)
+            total = cur.execute(count_sql, counted).fetchone()[0]
+            rows = cur.execute(page_sql, paged).fetchall()
             conn.commit()
         except BaseException:
             conn.rollback()

@@ -203,8 +203,7 @@ def database_ms(url: str, branch: Branch) -> dict[str, float]:
     count and the page), the median of EXPLAINS runs each, in the branch's context. Read from
     `EXPLAIN (ANALYZE)`, inside the server: the machine's other load moves it little."""
     conninfo = bare_app.conninfo(url)
-    ids = {"tenant_id_1": branch.tenant_id, "tenant_id_2": branch.tenant_id}
-    page = {**ids, "param_1": PAGE_SIZE, "param_2": 0}
+    ids, page = bare_app.list_parameters(branch.tenant_id, PAGE_SIZE, 0)
     found = {}
     with psycopg.connect(conninfo) as connection:
         connection.execute(bare_app.SET_CONTEXT, (branch.tenant_id, "tenant", "none"))
