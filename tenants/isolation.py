@@ -108,13 +108,13 @@ def _on_begin(session: Session, transaction, connection) -> None:
     )
 
 
-def _tenant_tables(state: ORMExecuteState) -> list:
-    """Occurrences of tenant-owned tables in the statement, including inside subqueries;
-    raises `UncheckedSQL` if any part of it is textual SQL (its tables cannot be known)."""
+def statement_tables(statement) -> list:
+    """Every occurrence of a table in `statement`, subqueries and DML targets included; raises
+    `UncheckedSQL` if any part of it is textual SQL (its tables cannot be known)."""
     tables: list = []
     texts: list = []
     visitors.traverse(
-        state.statement,
+        statement,
         {},
         {
             "table": tables.append,
@@ -127,7 +127,7 @@ def _tenant_tables(state: ORMExecuteState) -> list:
     )
     if texts:
         raise UncheckedSQL(TEXTUAL_SQL)
-    return [t for t in tables if is_tenant_owned(t)]
+    return tables
 
 
 TEXTUAL_SQL = (
@@ -150,7 +150,7 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
         return
     if state.is_column_load or state.is_relationship_load:
         return  # the parent query already carries the criteria
-    tables = _tenant_tables(state)
+    tables = [t for t in statement_tables(state.statement) if is_tenant_owned(t)]
     if not tables and not any(is_tenant_owned(m.class_) for m in state.all_mappers):
         return
     context = state.session.info.get(CONTEXT_KEY)

@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Table, bindparam, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement, visitors
+from sqlalchemy.sql import ColumnElement
 
-from tenants.errors import NoTenantContext, UncheckedSQL
-from tenants.isolation import CONTEXT_KEY, TEXTUAL_SQL
+from tenants.errors import NoTenantContext
+from tenants.isolation import CONTEXT_KEY, statement_tables
 from tenants.orm import is_tenant_owned
 
 TENANT_PARAM = "pmsc_tenant"
@@ -61,9 +61,6 @@ class _Statement:
     result: list[Callable[[Any], Any] | None] | None = field(default=None)
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
-        missing = self.names - set(values)
-        if missing:
-            raise ValueError(f"no value for the parameters {sorted(missing)}")
         converted = {
             name: (convert(values[name]) if (convert := self.bind.get(name)) else values[name])
             for name in self.names
@@ -102,8 +99,10 @@ class TenantTableRead:
         offset: int,
         limit: int,
     ) -> tuple[list[TableRecord], int]:
-        """The branch's rows meeting the conditions named in `where` (with their values),
-        `offset`/`limit` of them in order, and how many meet them in all."""
+        """The branch's rows meeting the conditions named in `where` (with their values; a
+        condition whose value is None is not applied), `offset`/`limit` of them in order, and
+        how many meet them in all."""
+        where = {name: value for name, value in where.items() if value is not None}
         unknown = set(where) - set(self._conditions)
         if unknown:
             raise ValueError(f"no condition named {sorted(unknown)} on {self.table.name}")
@@ -171,16 +170,7 @@ class TenantTableRead:
         return compiled
 
     def _compile(self, statement, dialect, used: frozenset[str]) -> _Statement:
-        tables: list = []
-        texts: list = []
-        visitors.traverse(
-            statement,
-            {},
-            {"table": tables.append, "textclause": texts.append, "textual_select": texts.append},
-        )
-        if texts:
-            raise UncheckedSQL(TEXTUAL_SQL)
-        if any(table is not self.table for table in tables):
+        if any(table is not self.table for table in statement_tables(statement)):
             raise NoTenantContext(
                 f"a read of {self.table.name} may read no other table; use the ORM for joins"
             )

@@ -74,18 +74,8 @@ def list_activities(
 ) -> tuple[list[TableRecord], int]:
     """The branch's activities matching `filters`, newest first, and how many match in all
     (read-only records: load an activity with `get_activity` to change it)."""
-    where = {
-        name: value
-        for name, value in (
-            ("kind", filters.kind),
-            ("status", filters.status),
-            ("starts_from", filters.starts_from),
-            ("starts_before", filters.starts_before),
-        )
-        if value
-    }
     return ACTIVITY_PAGES.page(
-        session, tenant_id=tenant_id, where=where, offset=offset, limit=limit
+        session, tenant_id=tenant_id, where=vars(filters), offset=offset, limit=limit
     )
 
 

@@ -52,15 +52,8 @@ def list_members(
 ) -> tuple[list[TableRecord], int]:
     """The branch's members matching `filters`, by name, and how many match in all (read-only
     records: load a member with `get_member` to change it)."""
-    where: dict[str, Any] = {}
-    if filters.category:
-        where["category"] = filters.category
-    if filters.party_status:
-        where["party_status"] = filters.party_status
-    if filters.name:
-        where["name"] = f"%{escape_like(filters.name)}%"
-    if filters.party_group_id:
-        where["party_group_id"] = filters.party_group_id
+    pattern = f"%{escape_like(filters.name)}%" if filters.name else None
+    where = {**vars(filters), "name": pattern}
     return MEMBER_PAGES.page(session, tenant_id=tenant_id, where=where, offset=offset, limit=limit)
 
 
