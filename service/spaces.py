@@ -11,7 +11,6 @@ import json
 
 from flask import Flask, current_app, g, request
 from flask_smorest import abort
-from sqlalchemy import select
 
 from service.audit.recorder import set_actor
 from service.auth.current import branch_roles, current_principal
@@ -20,7 +19,11 @@ from service.messages import msg
 from tenants.context import Context
 from tenants.isolation import bind_context
 from tenants.registry import SLUG_PATTERN, Tenant, TenantStatus
+from tenants.table_reads import ZoneTableLookup
 
+# every branch request starts here: a compiled read, not an ORM query (issue 5, B3). The
+# request's branch is a read-only record: change a branch's registration through the ORM
+BRANCH_BY_SLUG = ZoneTableLookup(Tenant, key=("slug",))
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 
@@ -57,11 +60,7 @@ def _enter_branch(slug: str) -> None:
     session = db.session
     # a slug no branch can have is not looked up: it is 404 like any unknown branch, and
     # PostgreSQL refuses some characters outright (a NUL byte in the URL was a 500)
-    tenant = (
-        session.scalar(select(Tenant).where(Tenant.slug == slug))
-        if SLUG_PATTERN.match(slug)
-        else None
-    )
+    tenant = BRANCH_BY_SLUG.one(session, slug=slug) if SLUG_PATTERN.match(slug) else None
     roles: frozenset = frozenset()
     if tenant is not None:
         # grants are the branch's own data: read them in its context

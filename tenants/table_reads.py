@@ -14,6 +14,11 @@ request. Isolation holds as on the ORM path, by construction:
 
 Rows come back as read-only `TableRecord`s: each column's value as its type reads it
 (decrypted, UTC-aware, enum members), without the identity map or lazy loads.
+
+`ZoneTableLookup` is the same machinery for the two lookups every branch request starts with
+(the caller's account by issuer and subject, the branch by slug): one row of a zone-level table
+by a unique key. Those tables hold no branch's records, so no context is needed or bound; a
+tenant-owned table is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, bindparam, func, select
+from sqlalchemy import BigInteger, Column, Table, UniqueConstraint, bindparam, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -41,7 +47,7 @@ OrderBy = Callable[[Table], Sequence[ColumnElement[Any]]]
 
 
 class TableRecord:
-    """A row read from a tenant-owned table: its columns as attributes, read-only."""
+    """A row read through a compiled read: its columns as attributes, read-only."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is a read-only record; load the entity")
@@ -70,25 +76,103 @@ class _Statement:
         return tuple(converted[name] for name in self.positions)
 
 
-class TenantTableRead:
+class _CompiledReads:
+    """Statements over one table compiled once per (dialect, parameters used), run on the
+    session's driver cursor, their rows made into records of the table's columns."""
+
+    def __init__(self, model: type, columns: Sequence[Column]) -> None:
+        self.table = model.__table__
+        self._columns = tuple(columns)
+        self._keys = tuple(column.key for column in self._columns)
+        self._record = type(f"{model.__name__}Record", (TableRecord,), {})
+        self._compiled: dict[tuple[str, frozenset[str]], tuple[_Statement, ...]] = {}
+
+    @staticmethod
+    def _connection(session: Session) -> Connection:
+        """The session's connection, pending changes flushed first (as an ORM query would:
+        they are part of the answer)."""
+        if session.autoflush:
+            session.flush()
+        return session.connection()
+
+    def _fetch(
+        self, connection: Connection, statement: _Statement, values: Mapping[str, Any]
+    ) -> tuple[list, Any]:
+        """The raw rows of `statement` and their description, on the driver's cursor in the
+        session's transaction."""
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(statement.sql, statement.parameters(values))
+            return cursor.fetchall(), cursor.description
+        finally:
+            cursor.close()
+
+    def _records(
+        self, connection: Connection, statement: _Statement, values: Mapping[str, Any]
+    ) -> list[TableRecord]:
+        """The rows of `statement` (selecting this read's columns) as records."""
+        found, description = self._fetch(connection, statement, values)
+        if statement.result is None:
+            dialect = connection.dialect
+            statement.result = [
+                column.type.dialect_impl(dialect).result_processor(dialect, entry[1])
+                for column, entry in zip(self._columns, description, strict=True)
+            ]
+        return [self._make(row, statement.result) for row in found]
+
+    def _make(self, row: Sequence[Any], processors: list) -> TableRecord:
+        record = object.__new__(self._record)
+        # straight into the instance's dict: the record refuses attribute assignment
+        values = [v if f is None else f(v) for f, v in zip(processors, row, strict=True)]
+        record.__dict__.update(zip(self._keys, values, strict=True))
+        return record
+
+    def _compile(self, statement, dialect, used: frozenset[str]) -> _Statement:
+        if any(table is not self.table for table in statement_tables(statement)):
+            raise NoTenantContext(
+                f"a read of {self.table.name} may read no other table; use the ORM for joins"
+            )
+        compiled = statement.compile(dialect=dialect)
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError("parameters expanded at run time (IN lists) are not supported")
+        bind: dict[str, Callable[[Any], Any]] = {}
+        for parameter, name in compiled.bind_names.items():
+            # a value written into a condition would be compiled into the shape and reused
+            # for every later call of it: values come by name, every time
+            if name not in RESERVED_PARAMS and parameter.value is not None:
+                raise ValueError(
+                    f"a condition's parameter carries a value ({parameter.value!r}): use "
+                    "bindparam(<the condition's name>) and pass the value by that name"
+                )
+            convert = parameter.type.dialect_impl(dialect).bind_processor(dialect)
+            if convert is not None:
+                bind[name] = convert
+        names = frozenset(compiled.bind_names.values())
+        if not used <= names <= used | RESERVED_PARAMS:
+            raise ValueError(
+                "each condition uses one parameter, bindparam(<the condition's name>): "
+                f"conditions {sorted(used)}, parameters {sorted(names - RESERVED_PARAMS)}"
+            )
+        positions = tuple(compiled.positiontup) if compiled.positional else None
+        return _Statement(compiled.string, positions, names, bind)
+
+
+class TenantTableRead(_CompiledReads):
     """Count-and-page reads of one tenant-owned table in a fixed order, filtered by named
     conditions; one compiled pair of statements per set of conditions used and dialect."""
 
     def __init__(
         self, model: type, *, order_by: OrderBy, conditions: Mapping[str, Condition]
     ) -> None:
-        table = model.__table__
-        if not is_tenant_owned(table):
-            raise TypeError(f"{table.name} is not tenant-owned: read it through the ORM")
+        if not is_tenant_owned(model.__table__):
+            raise TypeError(f"{model.__table__.name} is not tenant-owned: read it through the ORM")
         if RESERVED_PARAMS & set(conditions):
             raise ValueError(f"conditions may not be named {sorted(RESERVED_PARAMS)}")
-        self.table = table
+        super().__init__(model, model.__table__.c)
+        table = self.table
         self._order_by = order_by
         self._conditions = dict(conditions)
         self._criterion = table.c.tenant_id == bindparam(TENANT_PARAM, type_=table.c.tenant_id.type)
-        self._keys = tuple(column.key for column in table.c)
-        self._record = type(f"{model.__name__}Record", (TableRecord,), {})
-        self._compiled: dict[tuple[str, frozenset[str]], tuple[_Statement, _Statement]] = {}
 
     def page(
         self,
@@ -109,47 +193,19 @@ class TenantTableRead:
         context_tenant = _tenant_of(session)
         if tenant_id != context_tenant:
             raise NoTenantContext("a branch's rows are read in that branch's context only")
-        if session.autoflush:  # as an ORM query would: pending changes are part of the answer
-            session.flush()
-        connection = session.connection()
+        connection = self._connection(session)
         count, rows = self._statements(connection.dialect, frozenset(where))
         values = {**where, TENANT_PARAM: tenant_id}
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(count.sql, count.parameters(values))
-            total = cursor.fetchone()[0]
-            cursor.execute(
-                rows.sql, rows.parameters({**values, LIMIT_PARAM: limit, OFFSET_PARAM: offset})
-            )
-            found = cursor.fetchall()
-            processors = rows.result
-            if processors is None:
-                processors = rows.result = self._result_processors(
-                    connection.dialect, cursor.description
-                )
-        finally:
-            cursor.close()
-        return [self._make(row, processors) for row in found], total
+        total = self._fetch(connection, count, values)[0][0][0]
+        paged = {**values, LIMIT_PARAM: limit, OFFSET_PARAM: offset}
+        return self._records(connection, rows, paged), total
 
     def statements(self, dialect, used: frozenset[str] = frozenset()) -> tuple[str, str]:
         """The SQL of the count and of the page for the conditions `used` (for baselines)."""
         count, rows = self._statements(dialect, used)
         return count.sql, rows.sql
 
-    def _make(self, row: Sequence[Any], processors: list) -> TableRecord:
-        record = object.__new__(self._record)
-        # straight into the instance's dict: the record refuses attribute assignment
-        values = [v if f is None else f(v) for f, v in zip(processors, row, strict=True)]
-        record.__dict__.update(zip(self._keys, values, strict=True))
-        return record
-
-    def _result_processors(self, dialect, description) -> list:
-        return [
-            column.type.dialect_impl(dialect).result_processor(dialect, entry[1])
-            for column, entry in zip(self.table.c, description, strict=True)
-        ]
-
-    def _statements(self, dialect, used: frozenset[str]) -> tuple[_Statement, _Statement]:
+    def _statements(self, dialect, used: frozenset[str]) -> tuple[_Statement, ...]:
         key = (dialect.name, used)
         compiled = self._compiled.get(key)
         if compiled is None:
@@ -169,34 +225,57 @@ class TenantTableRead:
             )
         return compiled
 
-    def _compile(self, statement, dialect, used: frozenset[str]) -> _Statement:
-        if any(table is not self.table for table in statement_tables(statement)):
-            raise NoTenantContext(
-                f"a read of {self.table.name} may read no other table; use the ORM for joins"
+
+class ZoneTableLookup(_CompiledReads):
+    """One row of a zone-level table (not tenant-owned) by the values of a unique key, with
+    the columns named (all by default); compiled once per dialect."""
+
+    def __init__(
+        self, model: type, *, key: Sequence[str], columns: Sequence[str] | None = None
+    ) -> None:
+        table = model.__table__
+        if is_tenant_owned(table):
+            raise TypeError(f"{table.name} is tenant-owned: read it in its branch's context")
+        if not _is_unique_key(table, key):
+            raise ValueError(f"{tuple(key)} is not a unique key of {table.name}")
+        super().__init__(model, [table.c[name] for name in columns] if columns else table.c)
+        self._key = frozenset(key)
+
+    def one(self, session: Session, **key: Any) -> TableRecord | None:
+        """The row whose key columns hold these values, or None."""
+        if set(key) != self._key:
+            raise ValueError(f"a lookup of {self.table.name} names {sorted(self._key)}")
+        connection = self._connection(session)
+        found = self._records(connection, self._statement(connection.dialect), key)
+        return found[0] if found else None
+
+    def statement(self, dialect) -> str:
+        """The SQL of the lookup (for baselines)."""
+        return self._statement(dialect).sql
+
+    def _statement(self, dialect) -> _Statement:
+        compiled = self._compiled.get((dialect.name, self._key))
+        if compiled is None:
+            lookup = select(*self._columns).where(
+                *(self.table.c[name] == bindparam(name) for name in sorted(self._key))
             )
-        compiled = statement.compile(dialect=dialect)
-        if "POSTCOMPILE" in compiled.string:
-            raise ValueError("parameters expanded at run time (IN lists) are not supported")
-        bind: dict[str, Callable[[Any], Any]] = {}
-        for parameter, name in compiled.bind_names.items():
-            # a value written into a condition would be compiled into the shape and reused
-            # for every later call of it: values come in `where`, by name, every time
-            if name not in RESERVED_PARAMS and parameter.value is not None:
-                raise ValueError(
-                    f"a condition's parameter carries a value ({parameter.value!r}): use "
-                    "bindparam(<the condition's name>) and pass the value in `where`"
-                )
-            convert = parameter.type.dialect_impl(dialect).bind_processor(dialect)
-            if convert is not None:
-                bind[name] = convert
-        names = frozenset(compiled.bind_names.values())
-        if not used <= names <= used | RESERVED_PARAMS:
-            raise ValueError(
-                "each condition uses one parameter, bindparam(<the condition's name>): "
-                f"conditions {sorted(used)}, parameters {sorted(names - RESERVED_PARAMS)}"
+            compiled = self._compiled[(dialect.name, self._key)] = (
+                self._compile(lookup, dialect, self._key),
             )
-        positions = tuple(compiled.positiontup) if compiled.positional else None
-        return _Statement(compiled.string, positions, names, bind)
+        return compiled[0]
+
+
+def _is_unique_key(table: Table, key: Sequence[str]) -> bool:
+    wanted = set(key)
+    keys = [{c.name for c in table.primary_key}]
+    keys += [
+        {c.name for c in constraint.columns}
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+    ]
+    keys += [{c.name for c in index.columns} for index in table.indexes if index.unique]
+    keys += [{c.name} for c in table.c if c.unique]
+    return any(k and k <= wanted for k in keys)
 
 
 def _tenant_of(session: Session):

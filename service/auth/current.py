@@ -104,8 +104,10 @@ def _from_authorization(header: str) -> Principal:
         principal = current_app.extensions["pmsc.bearer"].principal(token)
     except InvalidToken as error:
         _unauthorized(str(error).replace('"', "'"))
-    user = access.user_by_identity(db.session, issuer=principal.issuer, subject=principal.subject)
-    return dataclasses.replace(principal, user_id=user.id if user else None)
+    user_id = access.user_id_by_identity(
+        db.session, issuer=principal.issuer, subject=principal.subject
+    )
+    return dataclasses.replace(principal, user_id=user_id)
 
 
 def _from_api_token(secret: str) -> Principal:

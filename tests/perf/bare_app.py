@@ -6,16 +6,16 @@ Served by `bench_api` under the same gunicorn config as the service (`deploy/gun
 cost (flask-smorest, webargs and marshmallow, SQLAlchemy's ORM and pool, the isolation hooks,
 JWT validation, the unit of work), not the database work or the HTTP server.
 
-The statements are the ones the service runs per request: the account and branch lookups
-as SQLAlchemy's `before_cursor_execute` captures them; the `set_config` ones
-(`tenants.isolation.SET_DATABASE_CONTEXT`) and the list's count and page (compiled by
-`tenants.table_reads`), which the service runs on the driver's cursor. `bench_api` checks at
-start that both answer the same body and `X-Pagination` header, and that the service's
-statements have not changed:
+The statements are the ones the service runs per request, all on the driver's cursor: the
+`set_config` ones (`tenants.isolation.SET_DATABASE_CONTEXT`), the account and branch lookups
+(`tenants.table_reads.ZoneTableLookup`) and the list's count and page (`TenantTableRead`).
+`bench_api` checks at start that both answer the same body and `X-Pagination` header, and
+that the service sends psycopg these statements, in this order:
 
-1. `SELECT 1` in autocommit: the pool's pre-ping on checkout (`pool_pre_ping=True`);
+1. `;` in autocommit: the pool's pre-ping on checkout (`pool_pre_ping=True`; SQLAlchemy's
+   psycopg dialect pings with an empty statement);
 2. `BEGIN` (psycopg, implicit), `set_config(...)` with an empty context;
-3. the caller's account by issuer and subject (the JWT is not verified here: only decoded);
+3. the caller's account id by issuer and subject (the JWT is not verified here: only decoded);
 4. the branch by slug;
 5. `set_config(...)` with the branch's context, the `count(*)` of the branch's rows, the
    page with its `ORDER BY` and `LIMIT`/`OFFSET`;
@@ -40,20 +40,20 @@ from cryptography.fernet import Fernet, MultiFernet
 from flask import Flask, Response, abort, jsonify, request
 from sqlalchemy.engine import make_url
 
+PING = ";"
 SET_CONTEXT = (
     "SELECT set_config('pmsc.tenant_id', %s, true), set_config('pmsc.scope', %s, true), "
     "set_config('role', %s, true)"
 )
 USER = (
-    "SELECT users.id, users.issuer, users.subject, users.name, users.username, users.email, "
-    "users.groups, users.created_at, users.last_sign_in_at \nFROM users \n"
-    "WHERE users.issuer = %(issuer_1)s::VARCHAR AND users.subject = %(subject_1)s::VARCHAR"
+    "SELECT users.id \nFROM users \n"
+    "WHERE users.issuer = %(issuer)s::VARCHAR AND users.subject = %(subject)s::VARCHAR"
 )
 TENANT = (
     "SELECT tenants.id, tenants.slug, tenants.name, tenants.enterprise_name, "
     "tenants.enterprise_type, tenants.industry, tenants.employee_count, "
     "tenants.organization_type, tenants.status, tenants.created_at, tenants.updated_at, "
-    "tenants.version \nFROM tenants \nWHERE tenants.slug = %(slug_1)s::VARCHAR"
+    "tenants.version \nFROM tenants \nWHERE tenants.slug = %(slug)s::VARCHAR"
 )
 MEMBER_COLUMNS = (
     "name",
@@ -115,6 +115,7 @@ ACTIVITIES_COUNT, ACTIVITIES_PAGE = _list_statements(
     "activities", ACTIVITY_COLUMNS, "activities.starts_at DESC, activities.id DESC"
 )
 STATEMENTS = {
+    "ping": PING,
     "set_context": SET_CONTEXT,
     "user": USER,
     "tenant": TENANT,
@@ -190,7 +191,7 @@ def create_app() -> Flask:
             conn = local.conn = psycopg.connect(dsn, connect_timeout=5)
         # the service's pool pings on every checkout, in autocommit; so does the baseline
         conn.autocommit = True
-        conn.execute("SELECT 1")
+        conn.execute(PING)
         conn.autocommit = False
         return conn
 
@@ -202,9 +203,9 @@ def create_app() -> Flask:
         try:
             cur = conn.cursor()
             cur.execute(SET_CONTEXT, ("", "", "none"))
-            cur.execute(USER, {"issuer_1": issuer, "subject_1": subject})
+            cur.execute(USER, {"issuer": issuer, "subject": subject})
             cur.fetchall()
-            tenant = cur.execute(TENANT, {"slug_1": request.view_args["slug"]}).fetchone()
+            tenant = cur.execute(TENANT, {"slug": request.view_args["slug"]}).fetchone()
             if tenant is None:
                 abort(404)
             tenant_id = tenant[0]

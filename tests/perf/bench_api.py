@@ -51,14 +51,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
 from service import create_app, schema_migrations
 from service import zone_generator as zg
+from service.access.service import USER_ID_BY_IDENTITY
 from service.activities.service import ACTIVITY_PAGES
 from service.config import Settings
 from service.database import db
 from service.members.service import MEMBER_PAGES
+from service.spaces import BRANCH_BY_SLUG
 from tenants.database_roles import ensure_app_role
 from tenants.isolation import SET_DATABASE_CONTEXT
 from tenants.rls import zone_role
@@ -229,44 +231,58 @@ def _normalized(statement: str) -> str:
 
 
 def check_sql(env: dict[str, str], branch: Branch, token: str) -> list[str]:
-    """Problems with the baseline: the service's statements for each list, captured in-process,
-    against the ones `bare_app` runs. Empty when they are the same."""
+    """Problems with the baseline: every statement the service sends psycopg for one list
+    request, captured in-process in order, against the ones `bare_app` runs. Empty when they
+    are the same."""
     app = create_app(env)
-    captured: list[str] = []
     with app.app_context():
-        engine = db.engine
-
-    def capture(_conn, _cursor, statement, _params, _context, _many) -> None:
-        captured.append(_normalized(statement))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    client = app.test_client()
+        dialect = db.engine.dialect
     problems = []
     s = bare_app.STATEMENTS
-    # the context's set_config and the list's count and page run on the driver's cursor, out
-    # of SQLAlchemy's events' sight: their text is compared instead
-    if s["set_context"] != SET_DATABASE_CONTEXT:
-        problems.append("the service sets its database context with other SQL than bare_app.py")
+    # what the service runs is compiled from its own models: each text must equal bare's
+    compiled = {
+        "ping": dialect._dialect_specific_select_one,  # what pool_pre_ping sends
+        "set_context": SET_DATABASE_CONTEXT,
+        "user": USER_ID_BY_IDENTITY.statement(dialect),
+        "tenant": BRANCH_BY_SLUG.statement(dialect),
+    }
     reads = {"members": MEMBER_PAGES, "activities": ACTIVITY_PAGES}
     for endpoint in ENDPOINTS:
-        if reads[endpoint].statements(engine.dialect) != (
-            s[f"{endpoint}_count"],
-            s[f"{endpoint}_page"],
-        ):
-            problems.append(f"{endpoint}: the service counts or pages with other SQL than bare")
-        expected = [s["user"], s["tenant"]]
-        for _ in range(2):  # the second request: caches warm, the steady state
-            captured.clear()
-            response = client.get(
-                f"/api/v1/t/{branch.slug}/{endpoint}?page_size={PAGE_SIZE}",
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            assert response.status_code == 200, response.json
-        if captured != [_normalized(e) for e in expected]:
-            problems.append(
-                f"{endpoint}: the service now runs other SQL than bare_app.py "
-                f"({len(captured)} statements: {captured})"
-            )
+        count, page = reads[endpoint].statements(dialect)
+        compiled |= {f"{endpoint}_count": count, f"{endpoint}_page": page}
+    problems += [
+        f"the service's {name} statement is not bare_app.py's: {statement!r}"
+        for name, statement in compiled.items()
+        if statement != s[name]
+    ]
+    captured: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def capture(cursor, query, *args, **kwargs):
+        captured.append(_normalized(str(query)))
+        return execute(cursor, query, *args, **kwargs)
+
+    client = app.test_client()
+    psycopg.Cursor.execute = capture  # the bench's own process, for two requests: not a test
+    try:
+        for endpoint in ENDPOINTS:
+            names = ["ping", "set_context", "user", "tenant", "set_context"]
+            expected = [_normalized(s[name]) for name in names]
+            expected += [_normalized(s[f"{endpoint}_{step}"]) for step in ("count", "page")]
+            for _ in range(2):  # the second request: caches warm, the steady state
+                captured.clear()
+                response = client.get(
+                    f"/api/v1/t/{branch.slug}/{endpoint}?page_size={PAGE_SIZE}",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert response.status_code == 200, response.json
+            if captured != expected:
+                problems.append(
+                    f"{endpoint}: the service now runs other SQL than bare_app.py "
+                    f"({len(captured)} statements: {captured})"
+                )
+    finally:
+        psycopg.Cursor.execute = execute
     with app.app_context():
         db.engine.dispose()
     return problems

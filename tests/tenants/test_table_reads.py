@@ -9,13 +9,16 @@ import uuid
 import pytest
 from sqlalchemy import bindparam, inspect, select, text
 
+from service.access import service as access
+from service.access.models import User
 from service.members.models import Category, Member, PartyGroup
 from service.members.service import MEMBER_PAGES, MemberFilters, create_member, list_members
+from service.spaces import BRANCH_BY_SLUG
 from tenants.context import Context
 from tenants.errors import NoTenantContext, UncheckedSQL
 from tenants.isolation import bind_context
-from tenants.registry import Tenant
-from tenants.table_reads import TableRecord, TenantTableRead
+from tenants.registry import Tenant, TenantStatus
+from tenants.table_reads import TableRecord, TenantTableRead, ZoneTableLookup
 from tests.tenants.rosters import member_fields
 
 
@@ -152,3 +155,52 @@ def test_filters_and_pages_bind_their_values_each_call(in_a, branches):
         in_a, tenant_id=a.tenant_id, filters=MemberFilters(), offset=1, limit=2
     )
     assert total == 4 and len(page) == 2
+
+
+# --- zone-level lookups: the account and the branch every request starts from ---------------
+
+
+def test_a_lookup_of_a_tenant_owned_table_or_by_a_key_that_is_not_unique_is_refused():
+    with pytest.raises(TypeError, match="tenant-owned"):
+        ZoneTableLookup(Member, key=("id",))
+    with pytest.raises(ValueError, match="not a unique key"):
+        ZoneTableLookup(Tenant, key=("name",))
+    with pytest.raises(ValueError, match="not a unique key"):
+        ZoneTableLookup(User, key=("issuer",))  # unique only together with the subject
+
+
+def test_a_branch_found_by_slug_holds_what_the_entity_holds_in_any_context(db_session, make_branch):
+    branch = make_branch(status=TenantStatus.SUSPENDED)
+    other = make_branch()
+    entity = db_session.get(Tenant, branch.id)
+    for context in (None, Context.tenant(other.id)):
+        if context is not None:
+            bind_context(db_session, context)
+        record = BRANCH_BY_SLUG.one(db_session, slug=branch.slug)
+        for attribute in inspect(Tenant).column_attrs:
+            assert getattr(record, attribute.key) == getattr(entity, attribute.key)
+        assert record.status is TenantStatus.SUSPENDED
+        assert record.created_at.utcoffset() is not None
+    assert BRANCH_BY_SLUG.one(db_session, slug="no-such-branch") is None
+    with pytest.raises(AttributeError):
+        record.status = TenantStatus.ACTIVE
+
+
+def test_a_lookup_names_exactly_its_key_and_sees_the_session_pending_work(db_session):
+    with pytest.raises(ValueError, match="names"):
+        BRANCH_BY_SLUG.one(db_session, slug="a-branch", name="甲")
+    user = access.upsert_user(
+        db_session,
+        issuer="https://idp.example",
+        subject="person-1",
+        name="张三",
+        username=None,
+        email=None,
+        groups=[],
+    )  # flushed, not committed: the lookup runs in the same transaction
+    found = access.user_id_by_identity(db_session, issuer="https://idp.example", subject="person-1")
+    assert found == user.id
+    other = access.user_id_by_identity(
+        db_session, issuer="https://other.example", subject="person-1"
+    )
+    assert other is None
