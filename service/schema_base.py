@@ -74,8 +74,13 @@ class JsonDecimal(ma.fields.Decimal):
     reads a numeric string (`"1.5"`) as well as a number: exact decimals, as clients that
     avoid binary floats send them."""
 
-    def _serialize(self, value, attr, obj, **kwargs):
+    @staticmethod
+    def dump_converter(value):
+        """The value as the JSON number it is written as (`service.schema_dump` calls it)."""
         return None if value is None else float(value)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return self.dump_converter(value)
 
 
 # flask-smorest bounds `page_size` but not `page`: `?page=10**20` would overflow the database's

@@ -2,8 +2,9 @@
 
 marshmallow's `dump` resolves each field's accessor and formatting for every value: for a page
 of 50 members that is most of a list request's serialization time. The plan gives each field of
-the common types (text, integers, UUIDs, dates and times in ISO format, enums by value) a
-converter with marshmallow's own output, and leaves every other field to marshmallow's
+the common types (text, integers, UUIDs, dates and times in ISO format, enums by value, and
+fields of ours with a `dump_converter`) a converter with marshmallow's own output, and leaves
+every other field to marshmallow's
 `Field.serialize`; a schema with dump hooks, or a custom attribute getter, is dumped by
 marshmallow as it is. `tests/test_schema_dump.py` checks the output is marshmallow's, byte for
 byte, for every schema of the service.
@@ -44,6 +45,11 @@ def _enum_value(value: Any) -> Any:
 def _converter(field: fields.Field) -> _Convert | None:
     """A converter equal to `field`'s own `_serialize` for its type; None: use marshmallow."""
     kind = type(field)
+    # a field of ours may say how it dumps: the class whose `_serialize` it runs defines a
+    # `dump_converter` beside it (a subclass with its own `_serialize` is left to marshmallow)
+    serializer = next(k for k in kind.__mro__ if "_serialize" in vars(k))
+    if "dump_converter" in vars(serializer):
+        return field.dump_converter
     if kind is fields.String:
         return _text
     if kind is fields.UUID:

@@ -19,7 +19,8 @@ import pytest
 from marshmallow import fields
 
 import service
-from service.schema_base import InputSchema
+from service.activities.schemas import Hours
+from service.schema_base import InputSchema, JsonDecimal
 from service.schema_dump import DumpPlan
 
 
@@ -175,3 +176,24 @@ def test_plan_converts_only_the_types_it_knows():
     plan = DumpPlan(Shapes())
     converted = {key for key, *_rest, convert in plan._steps if convert is not None}
     assert converted == {"id", "title", "size", "when", "day", "colour", "fallback", "raw_bytes"}
+
+
+class _Doubled(JsonDecimal):
+    """A subclass that serializes its own way: its parent's converter is not its dump."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else float(value) * 2
+
+
+class _Amounts(InputSchema):
+    hours = Hours(Decimal(24))
+    doubled = _Doubled()
+
+
+def test_a_field_dumps_through_its_dump_converter_unless_a_subclass_serializes_otherwise():
+    plan = DumpPlan(_Amounts())
+    converted = {key for key, *_rest, convert in plan._steps if convert is not None}
+    assert converted == {"hours"}
+    amounts = SimpleNamespace(hours=Decimal("1.50"), doubled=Decimal("2"))
+    assert _Amounts().dump(amounts) == {"hours": 1.5, "doubled": 4.0}
+    assert _Amounts().dump(amounts) == ma.Schema.dump(_Amounts(), amounts)
