@@ -4,10 +4,9 @@ marshmallow's `dump` resolves each field's accessor and formatting for every val
 of 50 members that is most of a list request's serialization time. The plan gives each field of
 the common types (text, integers, UUIDs, dates and times in ISO format, enums by value, and
 fields of ours with a `dump_converter`) a converter with marshmallow's own output, and leaves
-every other field to marshmallow's
-`Field.serialize`; a schema with dump hooks, or a custom attribute getter, is dumped by
-marshmallow as it is. `tests/test_schema_dump.py` checks the output is marshmallow's, byte for
-byte, for every schema of the service.
+every other field to marshmallow's `Field.serialize`; a schema with dump hooks, or a custom
+attribute getter, is dumped by marshmallow as it is. `tests/test_schema_dump.py` checks the
+output is marshmallow's, byte for byte, for every schema of the service.
 """
 
 from __future__ import annotations
