@@ -200,11 +200,6 @@ class TenantTableRead(_CompiledReads):
         paged = {**values, LIMIT_PARAM: limit, OFFSET_PARAM: offset}
         return self._records(connection, rows, paged), total
 
-    def statements(self, dialect, used: frozenset[str] = frozenset()) -> tuple[str, str]:
-        """The SQL of the count and of the page for the conditions `used` (for baselines)."""
-        count, rows = self._statements(dialect, used)
-        return count.sql, rows.sql
-
     def _statements(self, dialect, used: frozenset[str]) -> tuple[_Statement, ...]:
         key = (dialect.name, used)
         compiled = self._compiled.get(key)
@@ -249,10 +244,6 @@ class ZoneTableLookup(_CompiledReads):
         found = self._records(connection, self._statement(connection.dialect), key)
         return found[0] if found else None
 
-    def statement(self, dialect) -> str:
-        """The SQL of the lookup (for baselines)."""
-        return self._statement(dialect).sql
-
     def _statement(self, dialect) -> _Statement:
         compiled = self._compiled.get((dialect.name, self._key))
         if compiled is None:
@@ -274,7 +265,6 @@ def _is_unique_key(table: Table, key: Sequence[str]) -> bool:
         if isinstance(constraint, UniqueConstraint)
     ]
     keys += [{c.name for c in index.columns} for index in table.indexes if index.unique]
-    keys += [{c.name} for c in table.c if c.unique]
     return any(k and k <= wanted for k in keys)
 
 

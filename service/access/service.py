@@ -59,12 +59,12 @@ def upsert_user(
 
 
 # every request with a bearer JWT looks its account up: a compiled read (issue 5, B3)
-USER_ID_BY_IDENTITY = ZoneTableLookup(User, key=("issuer", "subject"), columns=("id",))
+_USER_ID_BY_IDENTITY = ZoneTableLookup(User, key=("issuer", "subject"), columns=("id",))
 
 
 def user_id_by_identity(session: Session, *, issuer: str, subject: str) -> uuid.UUID | None:
     """The id of the account of (iss, sub), if the person has signed in before."""
-    found = USER_ID_BY_IDENTITY.one(session, issuer=issuer, subject=subject)
+    found = _USER_ID_BY_IDENTITY.one(session, issuer=issuer, subject=subject)
     return found.id if found is not None else None
 
 

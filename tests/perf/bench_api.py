@@ -55,14 +55,9 @@ from sqlalchemy import create_engine, text
 
 from service import create_app, schema_migrations
 from service import zone_generator as zg
-from service.access.service import USER_ID_BY_IDENTITY
-from service.activities.service import ACTIVITY_PAGES
 from service.config import Settings
 from service.database import db
-from service.members.service import MEMBER_PAGES
-from service.spaces import BRANCH_BY_SLUG
 from tenants.database_roles import ensure_app_role
-from tenants.isolation import SET_DATABASE_CONTEXT
 from tenants.rls import zone_role
 from tests.conftest import VALID_MEMBER, drop_pg_database, environment, pg_url
 from tests.oidc_issuer import TestIssuer
@@ -235,26 +230,8 @@ def check_sql(env: dict[str, str], branch: Branch, token: str) -> list[str]:
     request, captured in-process in order, against the ones `bare_app` runs. Empty when they
     are the same."""
     app = create_app(env)
-    with app.app_context():
-        dialect = db.engine.dialect
     problems = []
     s = bare_app.STATEMENTS
-    # what the service runs is compiled from its own models: each text must equal bare's
-    compiled = {
-        "ping": dialect._dialect_specific_select_one,  # what pool_pre_ping sends
-        "set_context": SET_DATABASE_CONTEXT,
-        "user": USER_ID_BY_IDENTITY.statement(dialect),
-        "tenant": BRANCH_BY_SLUG.statement(dialect),
-    }
-    reads = {"members": MEMBER_PAGES, "activities": ACTIVITY_PAGES}
-    for endpoint in ENDPOINTS:
-        count, page = reads[endpoint].statements(dialect)
-        compiled |= {f"{endpoint}_count": count, f"{endpoint}_page": page}
-    problems += [
-        f"the service's {name} statement is not bare_app.py's: {statement!r}"
-        for name, statement in compiled.items()
-        if statement != s[name]
-    ]
     captured: list[str] = []
     execute = psycopg.Cursor.execute
 
